@@ -1,0 +1,145 @@
+# dbtap build. `make` builds build/dbtap; `make test` installs what it needs and runs every
+# test; `make run` installs, builds and runs. V=1 shows full commands.
+
+OUT := build
+CLANG_BPF ?= clang-19
+BPFTOOL ?= bpftool
+CC ?= gcc
+CLANG_FORMAT ?= clang-format-19
+ARCH := $(shell uname -m | sed 's/x86_64/x86/;s/aarch64/arm64/')
+VMLINUX := vmlinux/$(ARCH)/vmlinux.h
+
+ifeq ($(V),1)
+Q =
+msg =
+else
+Q = @
+msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
+endif
+
+INCLUDES := -I. -I$(OUT)/skel -Ibpf/include
+CFLAGS_COMMON := -g -O2 -Wall -Wextra -Wno-unused-parameter -Werror -std=gnu11 \
+	-D_GNU_SOURCE -fno-omit-frame-pointer
+CFLAGS ?=
+CFLAGS += $(CFLAGS_COMMON) $(INCLUDES)
+LIBS := -lbpf -lelf -lz -lyaml -lm -lpthread
+TEST_LIBS := $(LIBS) -lcmocka -lpq -lcjson
+
+BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror \
+	-Wno-unused-function -Wno-compare-distinct-pointer-types -I. -I$(dir $(VMLINUX)) -Ibpf/include
+
+# ---- sources, found by folder so a new probe or exporter needs no Makefile change ----
+BPF_SRCS := $(wildcard bpf/*.bpf.c)
+BPF_OBJS := $(patsubst bpf/%.bpf.c,$(OUT)/bpf/%.bpf.o,$(BPF_SRCS))
+SKELS := $(patsubst bpf/%.bpf.c,$(OUT)/skel/%.skel.h,$(BPF_SRCS))
+BPF_DEPS := $(wildcard bpf/*.h bpf/include/*.h probes/*/*.h) $(VMLINUX)
+
+LIB_SRCS := $(filter-out userspace/main.c,$(wildcard userspace/*.c probes/*/*.c exporters/*.c \
+	receivers/*/*.c))
+LIB_OBJS := $(patsubst %.c,$(OUT)/obj/%.o,$(LIB_SRCS))
+HDRS := $(wildcard bpf/*.h userspace/*.h probes/*/*.h exporters/*.h receivers/*/*.h)
+
+TESTLIB_SRCS := $(wildcard tests/lib/*.c)
+TESTLIB_OBJS := $(patsubst %.c,$(OUT)/obj/%.o,$(TESTLIB_SRCS))
+UNIT_SRCS := $(wildcard tests/unit/test_*.c)
+UNIT_BINS := $(patsubst tests/unit/%.c,$(OUT)/tests/%,$(UNIT_SRCS))
+INTEG_SRCS := $(wildcard tests/integration/test_*.c)
+INTEG_BINS := $(patsubst tests/integration/%.c,$(OUT)/tests/%,$(INTEG_SRCS))
+FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(OUT)/fuzz/%,$(FUZZ_SRCS))
+
+VERSION := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
+GIT_REV := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
+CFLAGS += -DDBTAP_VERSION='"$(VERSION)"' -DDBTAP_GIT_REV='"$(GIT_REV)"'
+
+.PHONY: all deps test unit-tests run format format-check vmlinux clean fuzz bench bench-quick
+.DEFAULT_GOAL := all
+
+all: $(OUT)/dbtap
+
+# ---- BPF ----
+$(OUT)/bpf/%.bpf.o: bpf/%.bpf.c $(BPF_DEPS) | $(OUT)/bpf
+	$(call msg,BPF,$@)
+	$(Q)$(CLANG_BPF) $(BPF_CFLAGS) -c $< -o $@
+
+$(OUT)/skel/%.skel.h: $(OUT)/bpf/%.bpf.o | $(OUT)/skel
+	$(call msg,GEN-SKEL,$@)
+	$(Q)$(BPFTOOL) gen skeleton $< name $(subst -,_,$*) > $@.tmp && mv $@.tmp $@
+
+# ---- userspace ----
+$(OUT)/obj/%.o: %.c $(HDRS) $(SKELS)
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(dir $@)
+	$(Q)$(CC) $(CFLAGS) -c $< -o $@
+
+$(OUT)/libdbtap.a: $(LIB_OBJS)
+	$(call msg,AR,$@)
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(OUT)/dbtap: $(OUT)/obj/userspace/main.o $(OUT)/libdbtap.a
+	$(call msg,LINK,$@)
+	$(Q)$(CC) -o $@ $^ $(LIBS)
+
+# ---- tests ----
+$(OUT)/tests/%: tests/unit/%.c $(OUT)/libdbtap.a $(TESTLIB_OBJS) $(HDRS)
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(dir $@)
+	$(Q)$(CC) $(CFLAGS) -Itests -o $@ $< $(TESTLIB_OBJS) $(OUT)/libdbtap.a $(TEST_LIBS)
+
+$(OUT)/tests/%: tests/integration/%.c $(OUT)/libdbtap.a $(TESTLIB_OBJS) $(HDRS)
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(dir $@)
+	$(Q)$(CC) $(CFLAGS) -Itests -o $@ $< $(TESTLIB_OBJS) $(OUT)/libdbtap.a $(TEST_LIBS)
+
+$(OUT)/obj/tests/lib/%.o: tests/lib/%.c $(HDRS) $(wildcard tests/lib/*.h)
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(dir $@)
+	$(Q)$(CC) $(CFLAGS) -Itests -c $< -o $@
+
+# Fuzz targets: libFuzzer + ASan/UBSan, sources compiled directly (no libdbtap.a).
+FUZZ_CFLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+	-D_GNU_SOURCE -I. -Ibpf/include -Wall -Werror -Wno-unused-function
+$(OUT)/fuzz/%: tests/fuzz/%.c $(LIB_SRCS) $(HDRS) $(SKELS)
+	$(call msg,FUZZ-CC,$@)
+	$(Q)mkdir -p $(dir $@)
+	$(Q)$(CLANG_BPF) $(FUZZ_CFLAGS) -I$(OUT)/skel -o $@ $< $(shell sed -n 's/^\/\/ fuzz-sources: //p' $<)
+
+fuzz: $(FUZZ_BINS)
+
+unit-tests: $(UNIT_BINS) $(INTEG_BINS) $(FUZZ_BINS) $(OUT)/dbtap
+
+# `make test`: install, build, then every unit, fuzz and integration test with real servers.
+test: deps
+	$(Q)$(MAKE) --no-print-directory unit-tests
+	$(Q)tests/run-tests.sh
+
+run: deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)scripts/run.sh $(ARGS)
+
+deps:
+	$(Q)scripts/install-deps.sh
+
+bench bench-quick:
+	$(Q)echo "make $@: not built yet (issue 5)" >&2; exit 2
+
+# ---- housekeeping ----
+# vmlinux.h for this architecture from the running kernel's BTF; records where it came from.
+vmlinux:
+	$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > $(VMLINUX).tmp
+	mv $(VMLINUX).tmp $(VMLINUX)
+	printf 'kernel: %s\nmade by: %s\ncommand: make vmlinux (bpftool btf dump file /sys/kernel/btf/vmlinux format c)\n' \
+		"$$(uname -r)" "$$($(BPFTOOL) version | head -1)" > vmlinux/$(ARCH)/SOURCE
+
+FORMAT_FILES = $(shell git ls-files '*.c' '*.h' | grep -v '^vmlinux/')
+format:
+	$(CLANG_FORMAT) -i $(FORMAT_FILES)
+
+format-check:
+	$(CLANG_FORMAT) --dry-run --Werror $(FORMAT_FILES)
+
+$(OUT)/bpf $(OUT)/skel:
+	$(Q)mkdir -p $@
+
+clean:
+	rm -rf $(OUT)

@@ -1,0 +1,771 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * capture.bpf.c - socket capture for database server processes, tracepoints only.
+ *
+ * Two ways in, chosen by userspace before load (the other set is not loaded):
+ *  - socket path: tp_btf/sock_recv_length and tp_btf/sock_send_length (kernel >= 6.3), one hit
+ *    per recvmsg/sendmsg on any socket; the syscall's buffer comes from the task's saved
+ *    registers (bpf_task_pt_regs).
+ *  - syscall path: syscalls/sys_exit_{read,readv,recvfrom,recvmsg,write,writev,sendto,sendmsg},
+ *    resolving the fd to its socket through the task's file table.
+ * Both feed on_chunk(): PID filter (bitmap), connection state, per-protocol decoder, and
+ * in-kernel aggregation. sched fork/exec/exit keep the tracked PID set current.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_tracing.h>
+
+#include "bpf/dbtap.h"
+#include "bpf/capture.h"
+#include "probes/sql/sql_fingerprint.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+/* ---- settings (rodata, set by userspace before load) ---- */
+const volatile __u32 cfg_sample_rate = 0;        /* 1 in N operations sampled, 0 = off */
+const volatile __u64 cfg_slow_ns = 100000000ULL; /* samples at or above this latency */
+
+/* ---- state shared with userspace (bss, mmapped) ---- */
+__u32 epoch = 0; /* interval number, bumped by userspace at each interval end */
+
+/* ---- maps ---- */
+#define PID_BITMAP_WORDS (4194304 / 64) /* pid_max limit on 64-bit kernels */
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, PID_BITMAP_WORDS);
+	__type(key, __u32);
+	__type(value, __u64);
+} tracked SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u32);
+	__type(value, struct dbtap_proc);
+} procs SEC(".maps");
+
+/* Task names of server binaries (key char[16], value enum dbtap_system), from userspace. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 64);
+	__type(key, char[16]);
+	__type(value, __u32);
+} server_comms SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 32768);
+	__type(key, __u64);
+	__type(value, struct conn_state);
+} conns SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct stmt_key);
+	__type(value, struct stmt_val);
+} stmts SEC(".maps");
+
+/* Fingerprints whose text userspace has received. LRU: forgetting one only resends text. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u64);
+	__type(value, __u8);
+} texts_seen SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct dbtap_agg_key);
+	__type(value, struct dbtap_agg_val);
+} aggs SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct dbtap_err_key);
+	__type(value, __u64);
+} errs SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, DBTAP_CNT_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} counters SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct scratch);
+} scratches SEC(".maps");
+
+/* Zeroed templates: map values too large for the stack are initialised from these. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct dbtap_agg_val);
+} agg_zero SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct conn_state);
+} conn_zero SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 4 * 1024 * 1024); /* resized by userspace before load */
+} events SEC(".maps");
+
+/* ---- small helpers ---- */
+
+static __always_inline void count(enum dbtap_counter c)
+{
+	__u32 key = c;
+	__u64 *v = bpf_map_lookup_elem(&counters, &key);
+
+	if (v)
+		*v += 1;
+}
+
+static __always_inline bool pid_is_tracked(__u32 tgid)
+{
+	__u32 word = tgid >> 6;
+	__u64 *bits = bpf_map_lookup_elem(&tracked, &word);
+
+	return bits && (*bits & (1ULL << (tgid & 63)));
+}
+
+static __always_inline void pid_set_tracked(__u32 tgid, bool on)
+{
+	__u32 word = tgid >> 6;
+	__u64 *bits = bpf_map_lookup_elem(&tracked, &word);
+
+	if (!bits)
+		return;
+	if (on)
+		__sync_fetch_and_or(bits, 1ULL << (tgid & 63));
+	else
+		__sync_fetch_and_and(bits, ~(1ULL << (tgid & 63)));
+}
+
+/* x & mask, kept by the compiler even where it proves it redundant, for the verifier. */
+static __always_inline __u32 bound(__u32 x, __u32 mask)
+{
+	asm volatile("%0 &= %1" : "+r"(x) : "i"(mask));
+	return x;
+}
+
+static __always_inline __u8 sb(struct scratch *s, __u32 off)
+{
+	return s->buf[bound(off, 2 * SCRATCH_SIZE - 1)];
+}
+
+static __always_inline __u32 sb_be32(struct scratch *s, __u32 off)
+{
+	return ((__u32)sb(s, off) << 24) | ((__u32)sb(s, off + 1) << 16) |
+	       ((__u32)sb(s, off + 2) << 8) | (__u32)sb(s, off + 3);
+}
+
+/* ---- events to userspace ---- */
+
+static __always_inline void ev_hdr(struct dbtap_ev_hdr *h, __u16 type, __u16 size, __u32 tgid,
+				   __u64 now)
+{
+	h->type = type;
+	h->size = size;
+	h->tgid = tgid;
+	h->ts_ns = now;
+}
+
+static __always_inline struct conn_state *conn_of(struct scratch *s)
+{
+	return bpf_map_lookup_elem(&conns, &s->ch.sk);
+}
+
+/* Emit a connection event; @startup_len bytes of startup message from the scratch at @off. */
+static __always_inline void emit_conn(struct scratch *s, struct conn_state *c, __u16 type,
+				      __u32 off, __u32 startup_len)
+{
+	struct dbtap_ev_conn *e;
+
+	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (!e) {
+		count(DBTAP_CNT_DROP_CONN_RB);
+		return;
+	}
+	ev_hdr(&e->hdr, type, sizeof(*e), s->ch.tgid, s->ch.now);
+	e->conn_id = c->sk;
+	e->instance = c->instance;
+	e->system = c->system;
+	e->flags = c->flags;
+	e->db_id = c->db_id;
+	e->user_id = c->user_id;
+	e->bytes_in = c->bytes_in;
+	e->bytes_out = c->bytes_out;
+	e->ops = c->ops_done;
+	e->peer = c->peer;
+	e->local = c->local;
+	e->startup_len = 0;
+	__builtin_memset(e->_pad, 0, sizeof(e->_pad));
+	if (startup_len > DBTAP_STARTUP_MAX)
+		startup_len = DBTAP_STARTUP_MAX;
+	if (startup_len && bpf_probe_read_kernel(e->startup, startup_len,
+						 &s->buf[bound(off, SCRATCH_MASK)]) == 0)
+		e->startup_len = startup_len;
+	bpf_ringbuf_submit(e, 0);
+}
+
+/* Send the text of a fingerprint the first time it is seen (retried while the ring is full). */
+static __always_inline void emit_text_once(struct scratch *s, __u16 system, __u64 hash, __u32 off,
+					   __u32 len, __u16 flags)
+{
+	struct dbtap_ev_text *e;
+	__u8 one = 1;
+
+	if (bpf_map_lookup_elem(&texts_seen, &hash))
+		return;
+	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (!e) {
+		count(DBTAP_CNT_DROP_TEXT_RB);
+		return;
+	}
+	ev_hdr(&e->hdr, DBTAP_EV_QUERY_TEXT, sizeof(*e), s->ch.tgid, s->ch.now);
+	e->query_hash = hash;
+	e->system = system;
+	e->flags = flags;
+	e->_pad = 0;
+	if (len > DBTAP_TEXT_MAX) {
+		len = DBTAP_TEXT_MAX;
+		e->flags |= DBTAP_TEXT_F_TRUNCATED;
+	}
+	e->text_len = 0;
+	if (len && bpf_probe_read_kernel(e->text, len, &s->buf[bound(off, SCRATCH_MASK)]) == 0)
+		e->text_len = len;
+	bpf_ringbuf_submit(e, 0);
+	bpf_map_update_elem(&texts_seen, &hash, &one, BPF_ANY);
+	count(DBTAP_CNT_TEXTS);
+}
+
+/* ---- aggregation ---- */
+
+
+static __always_inline void emit_sample(struct scratch *s, struct conn_state *c,
+					struct dbtap_agg_key *key, __u32 reasons)
+{
+	struct dbtap_ev_sample *e;
+
+	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (!e) {
+		count(DBTAP_CNT_DROP_SAMPLE_RB);
+		return;
+	}
+	ev_hdr(&e->hdr, DBTAP_EV_SAMPLE, sizeof(*e), s->ch.tgid, s->ch.now);
+	e->key = *key;
+	e->conn_id = c->sk;
+	e->start_ns = s->ch.done.start_ns;
+	e->end_ns = s->ch.now;
+	e->rows = s->ch.done.rows;
+	e->tid = (__u32)bpf_get_current_pid_tgid();
+	e->reasons = reasons;
+	e->peer = c->peer;
+	e->local = c->local;
+	__builtin_memcpy(e->status, s->ch.done.status, DBTAP_STATUS_LEN);
+	bpf_ringbuf_submit(e, 0);
+	count(DBTAP_CNT_SAMPLES);
+}
+
+/*
+ * Count the finished operation in s->ch.done in the "aggs" map (exact: never dropped while
+ * the map has room), its error code in "errs", and send a sample when it is slow, failed,
+ * the slowest of its series this interval, or drawn 1 in N. Global: verified once.
+ */
+__noinline int dbtap_complete(struct scratch *s)
+{
+	struct dbtap_agg_key key = {};
+	struct dbtap_agg_val *v;
+	struct conn_state *c;
+	struct op_done *op;
+	__u64 dur;
+	__u32 e = epoch, reasons = 0, bucket, zero = 0;
+
+	if (!s)
+		return 0;
+	op = &s->ch.done;
+	c = conn_of(s);
+	if (!c)
+		return 0;
+	dur = s->ch.now > op->start_ns ? s->ch.now - op->start_ns : 0;
+	key.instance = c->instance;
+	key.db_id = c->db_id;
+	key.user_id = c->user_id;
+	key.system = c->system;
+	key.flags = op->agg_flags;
+	key.query_hash = op->query_hash;
+
+	v = bpf_map_lookup_elem(&aggs, &key);
+	if (!v) {
+		struct dbtap_agg_val *tmpl = bpf_map_lookup_elem(&agg_zero, &zero);
+
+		if (!tmpl)
+			return 0;
+		bpf_map_update_elem(&aggs, &key, tmpl, BPF_NOEXIST);
+		v = bpf_map_lookup_elem(&aggs, &key);
+		if (!v) {
+			count(DBTAP_CNT_DROP_AGG_FULL);
+			return 0;
+		}
+	}
+	__sync_fetch_and_add(&v->count, 1);
+	if (op->failed)
+		__sync_fetch_and_add(&v->errors, 1);
+	if (op->rows)
+		__sync_fetch_and_add(&v->rows, op->rows);
+	__sync_fetch_and_add(&v->sum_ns, dur);
+	bucket = dbtap_hist_bucket(dur);
+	if (bucket < DBTAP_HIST_BUCKETS)
+		__sync_fetch_and_add(&v->hist[bucket], 1);
+
+	/* interval min/max, double-buffered by epoch (see dbtap_agg_val); epoch starts at 1 */
+	if (v->win[e & 1].epoch != e) {
+		v->win[e & 1].epoch = e;
+		v->win[e & 1].min_ns = dur;
+		v->win[e & 1].max_ns = dur;
+		reasons |= DBTAP_SAMPLE_MAX;
+	} else {
+		if (dur < v->win[e & 1].min_ns)
+			v->win[e & 1].min_ns = dur;
+		if (dur > v->win[e & 1].max_ns) {
+			v->win[e & 1].max_ns = dur;
+			reasons |= DBTAP_SAMPLE_MAX;
+		}
+	}
+	count(DBTAP_CNT_OPS);
+	c->ops_done++;
+
+	if (op->failed) {
+		struct dbtap_err_key ek = {};
+		__u64 one = 1, *n;
+
+		ek.agg = key;
+		__builtin_memcpy(ek.status, op->status, DBTAP_STATUS_LEN);
+		n = bpf_map_lookup_elem(&errs, &ek);
+		if (n) {
+			__sync_fetch_and_add(n, 1);
+		} else if (bpf_map_update_elem(&errs, &ek, &one, BPF_NOEXIST)) {
+			/* lost a race with another CPU (then add to its entry), or the map is full */
+			n = bpf_map_lookup_elem(&errs, &ek);
+			if (n)
+				__sync_fetch_and_add(n, 1);
+			else
+				count(DBTAP_CNT_DROP_ERR_FULL);
+		}
+		reasons |= DBTAP_SAMPLE_ERROR;
+	}
+	if (dur >= cfg_slow_ns)
+		reasons |= DBTAP_SAMPLE_SLOW;
+	if (cfg_sample_rate && bpf_get_prandom_u32() % cfg_sample_rate == 0)
+		reasons |= DBTAP_SAMPLE_RANDOM;
+	if (reasons)
+		emit_sample(s, c, &key, reasons);
+	return 0;
+}
+
+
+/* ---- protocol decoders ---- */
+#include "probes/postgresql/pg.bpf.h"
+
+/* ---- chunks: where the bytes are, copying them, connection state ---- */
+
+/* x86-64 syscall numbers (arch/x86/entry/syscalls/syscall_64.tbl). */
+#define NR_read 0
+#define NR_write 1
+#define NR_readv 19
+#define NR_writev 20
+#define NR_sendto 44
+#define NR_recvfrom 45
+#define NR_sendmsg 46
+#define NR_recvmsg 47
+#define IOV_MAX_COPIED 4 /* iovecs of one readv/writev/msghdr copied */
+
+/* User memory of one syscall's data: one buffer, or an iovec array. */
+struct io_src {
+	__u64 buf;
+	__u64 iov;
+	__u32 iovcnt;
+};
+
+/* Where the current syscall's data is, from its number and saved argument registers. */
+static __always_inline int io_src_from_regs(struct pt_regs *regs, long nr, struct io_src *src)
+{
+	struct user_msghdr msg;
+
+	src->buf = 0;
+	src->iov = 0;
+	src->iovcnt = 0;
+	switch (nr) {
+	case NR_read:
+	case NR_write:
+	case NR_recvfrom:
+	case NR_sendto:
+		src->buf = BPF_CORE_READ(regs, si);
+		return 0;
+	case NR_readv:
+	case NR_writev:
+		src->iov = BPF_CORE_READ(regs, si);
+		src->iovcnt = BPF_CORE_READ(regs, dx);
+		return 0;
+	case NR_recvmsg:
+	case NR_sendmsg:
+		if (bpf_probe_read_user(&msg, sizeof(msg), (void *)BPF_CORE_READ(regs, si)))
+			return -1;
+		src->iov = (__u64)msg.msg_iov;
+		src->iovcnt = msg.msg_iovlen;
+		return 0;
+	}
+	return -1;
+}
+
+/* Copy up to SCRATCH_SIZE of the chunk's @total bytes; returns the bytes copied. */
+static __always_inline __u32 copy_chunk(struct scratch *s, struct io_src *src, __u32 total)
+{
+	__u32 want = total < SCRATCH_SIZE ? total : SCRATCH_SIZE, off = 0, i;
+
+	if (src->buf) {
+		if (bpf_probe_read_user(s->buf, bound(want, 2 * SCRATCH_SIZE - 1), (void *)src->buf))
+			return 0;
+		return want;
+	}
+	for (i = 0; i < IOV_MAX_COPIED; i++) {
+		struct iovec iov;
+		__u32 n;
+
+		if (i >= src->iovcnt || off >= want)
+			break;
+		if (bpf_probe_read_user(&iov, sizeof(iov), (void *)(src->iov + i * sizeof(iov))))
+			break;
+		n = iov.iov_len < want - off ? iov.iov_len : want - off;
+		if (!n)
+			continue;
+		/* off < SCRATCH_SIZE and 1 <= n <= SCRATCH_SIZE: inside the doubled buffer */
+		if (bpf_probe_read_user(&s->buf[bound(off, SCRATCH_MASK)],
+					bound(n - 1, SCRATCH_MASK) + 1, iov.iov_base))
+			break;
+		off += n;
+	}
+	return off;
+}
+
+static __always_inline void addr_from_sock(struct sock *sk, __u16 family, struct conn_state *c)
+{
+	c->peer.family = family;
+	c->local.family = family;
+	if (family == AF_INET) {
+		__u32 d = BPF_CORE_READ(sk, __sk_common.skc_daddr);
+		__u32 l = BPF_CORE_READ(sk, __sk_common.skc_rcv_saddr);
+
+		__builtin_memcpy(c->peer.addr, &d, 4);
+		__builtin_memcpy(c->local.addr, &l, 4);
+	} else if (family == AF_INET6) {
+		BPF_CORE_READ_INTO(&c->peer.addr, sk, __sk_common.skc_v6_daddr.in6_u.u6_addr8);
+		BPF_CORE_READ_INTO(&c->local.addr, sk, __sk_common.skc_v6_rcv_saddr.in6_u.u6_addr8);
+	}
+	if (family != AF_UNIX) {
+		c->peer.port = __builtin_bswap16(BPF_CORE_READ(sk, __sk_common.skc_dport));
+		c->local.port = BPF_CORE_READ(sk, __sk_common.skc_num);
+	}
+}
+
+/* Stream sockets only: TCP over IPv4/IPv6 and unix stream sockets. */
+static __always_inline bool sock_is_stream(struct sock *sk, __u16 *ret_family)
+{
+	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
+
+	*ret_family = family;
+	if (family == AF_INET || family == AF_INET6)
+		return BPF_CORE_READ(sk, sk_protocol) == IPPROTO_TCP;
+	if (family == AF_UNIX)
+		return BPF_CORE_READ(sk, sk_type) == SOCK_STREAM;
+	return false;
+}
+
+static __always_inline struct conn_state *conn_get(struct sock *sk, __u16 family, __u32 tgid,
+						   struct dbtap_proc *p, bool create)
+{
+	__u64 key = (__u64)sk;
+	struct conn_state *c = bpf_map_lookup_elem(&conns, &key);
+	__u32 zero = 0;
+
+	if (c || !create)
+		return c;
+	c = bpf_map_lookup_elem(&conn_zero, &zero);
+	if (!c)
+		return NULL;
+	if (bpf_map_update_elem(&conns, &key, c, BPF_NOEXIST) &&
+	    !bpf_map_lookup_elem(&conns, &key)) {
+		count(DBTAP_CNT_DROP_CONN_FULL);
+		return NULL;
+	}
+	c = bpf_map_lookup_elem(&conns, &key);
+	if (!c)
+		return NULL;
+	if (c->sk == 0) {
+		c->sk = key;
+		c->tgid = tgid;
+		c->instance = p->instance;
+		c->system = p->system;
+		c->db_id = p->db_id; /* known for backends found at start (process title) */
+		c->user_id = p->user_id;
+		addr_from_sock(sk, family, c);
+		count(DBTAP_CNT_CONN_OPEN);
+	}
+	return c;
+}
+
+/*
+ * One recv (@dir IO_RECV) or send (IO_SEND) of @ret bytes on @sk by a process already known
+ * to be tracked. Returns 0; everything it cannot do is counted.
+ */
+static __always_inline int on_chunk(struct sock *sk, long ret, __u8 dir, struct io_src *src,
+				    __u32 tgid)
+{
+	struct dbtap_proc *p;
+	struct conn_state *c;
+	struct scratch *s;
+	__u16 family;
+	__u32 zero = 0;
+
+	if (ret < 0 || !sk || !sock_is_stream(sk, &family))
+		return 0;
+	p = bpf_map_lookup_elem(&procs, &tgid);
+	if (!p)
+		return 0;
+	count(DBTAP_CNT_EVENTS);
+	c = conn_get(sk, family, tgid, p, ret > 0);
+	if (!c)
+		return 0;
+	s = bpf_map_lookup_elem(&scratches, &zero);
+	if (!s)
+		return 0;
+	s->ch.sk = (__u64)sk;
+	s->ch.tgid = tgid;
+	s->ch.now = bpf_ktime_get_ns();
+	s->ch.dir = dir;
+	s->ch.pos = 0;
+	s->ch.stop = 0;
+	s->ch.done_pending = 0;
+	if (ret == 0) { /* end of stream: the client went away */
+		if (dir == IO_RECV) {
+			count(DBTAP_CNT_CONN_CLOSE);
+			emit_conn(s, c, DBTAP_EV_CONN_CLOSE, 0, 0);
+			bpf_map_delete_elem(&conns, &s->ch.sk);
+		}
+		return 0;
+	}
+	if (dir == IO_RECV)
+		c->bytes_in += ret;
+	else
+		c->bytes_out += ret;
+	if (c->phase == PG_PHASE_IGNORE)
+		return 0;
+	s->ch.total = ret;
+	s->ch.avail = copy_chunk(s, src, ret);
+	if (!s->ch.avail) {
+		count(DBTAP_CNT_DROP_READ);
+		return 0;
+	}
+	s->ch.user_buf = src->buf;
+	if (c->system == DBTAP_SYS_POSTGRESQL)
+		dbtap_pg_chunk(s);
+	return 0;
+}
+
+/* ---- socket path: sock:sock_{recv,send}_length (kernel >= 6.3) ---- */
+
+
+static __always_inline int on_sock_tp(struct sock *sk, int ret, int flags, __u8 dir)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	struct task_struct *task;
+	struct pt_regs *regs;
+	struct io_src src;
+
+	if (!pid_is_tracked(tgid))
+		return 0;
+	if (ret < 0 || (dir == IO_RECV && (flags & MSG_PEEK)))
+		return 0;
+	task = bpf_get_current_task_btf();
+	regs = (struct pt_regs *)bpf_task_pt_regs(task);
+	if (io_src_from_regs(regs, BPF_CORE_READ(regs, orig_ax), &src) < 0) {
+		count(DBTAP_CNT_DROP_SYSCALL);
+		return 0;
+	}
+	return on_chunk(sk, ret, dir, &src, tgid);
+}
+
+SEC("tp_btf/sock_recv_length")
+int BPF_PROG(dbtap_sock_recv, struct sock *sk, int ret, int flags)
+{
+	return on_sock_tp(sk, ret, flags, IO_RECV);
+}
+
+SEC("tp_btf/sock_send_length")
+int BPF_PROG(dbtap_sock_send, struct sock *sk, int ret, int flags)
+{
+	return on_sock_tp(sk, ret, flags, IO_SEND);
+}
+
+/* ---- syscall path: syscalls:sys_exit_* (any kernel with syscall tracepoints) ---- */
+
+/* The socket behind @fd of the current task, NULL when it is not a socket. */
+static __always_inline struct sock *sock_from_fd(long fd)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct file **fds, *f = NULL;
+	unsigned int max_fds;
+	umode_t mode;
+	struct socket *so;
+
+	if (fd < 0)
+		return NULL;
+	max_fds = BPF_CORE_READ(task, files, fdt, max_fds);
+	if ((unsigned long)fd >= max_fds)
+		return NULL;
+	fds = BPF_CORE_READ(task, files, fdt, fd);
+	if (bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]) || !f)
+		return NULL;
+	mode = BPF_CORE_READ(f, f_inode, i_mode);
+	if ((mode & S_IFMT) != S_IFSOCK)
+		return NULL;
+	so = BPF_CORE_READ(f, private_data);
+	return so ? BPF_CORE_READ(so, sk) : NULL;
+}
+
+static __always_inline int on_sys_exit(struct trace_event_raw_sys_exit *ctx, __u8 dir)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	struct task_struct *task;
+	struct pt_regs *regs;
+	struct io_src src;
+	struct sock *sk;
+
+	if (!pid_is_tracked(tgid))
+		return 0;
+	if (ctx->ret < 0)
+		return 0;
+	task = bpf_get_current_task_btf();
+	regs = (struct pt_regs *)bpf_task_pt_regs(task);
+	if (io_src_from_regs(regs, ctx->id, &src) < 0)
+		return 0;
+	if (dir == IO_RECV && ctx->id == NR_recvfrom && (BPF_CORE_READ(regs, r10) & MSG_PEEK))
+		return 0;
+	sk = sock_from_fd(BPF_CORE_READ(regs, di));
+	if (!sk)
+		return 0;
+	return on_chunk(sk, ctx->ret, dir, &src, tgid);
+}
+
+#define SYS_EXIT_PROG(name, dir)                                               \
+	SEC("tracepoint/syscalls/sys_exit_" #name)                             \
+	int dbtap_sys_##name(struct trace_event_raw_sys_exit *ctx)             \
+	{                                                                      \
+		return on_sys_exit(ctx, dir);                                  \
+	}
+
+SYS_EXIT_PROG(read, IO_RECV)
+SYS_EXIT_PROG(readv, IO_RECV)
+SYS_EXIT_PROG(recvfrom, IO_RECV)
+SYS_EXIT_PROG(recvmsg, IO_RECV)
+SYS_EXIT_PROG(write, IO_SEND)
+SYS_EXIT_PROG(writev, IO_SEND)
+SYS_EXIT_PROG(sendto, IO_SEND)
+SYS_EXIT_PROG(sendmsg, IO_SEND)
+
+/* ---- process tracking: sched fork/exec/exit ---- */
+
+static __always_inline void emit_proc(__u16 type, __u32 tgid, __u32 ppid, struct dbtap_proc *p)
+{
+	struct dbtap_ev_proc *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+
+	if (!e) {
+		count(DBTAP_CNT_DROP_PROC_RB);
+		return;
+	}
+	ev_hdr(&e->hdr, type, sizeof(*e), tgid, bpf_ktime_get_ns());
+	e->ppid = ppid;
+	e->instance = p ? p->instance : 0;
+	e->system = p ? p->system : 0;
+	__builtin_memset(e->_pad, 0, sizeof(e->_pad));
+	bpf_get_current_comm(e->comm, sizeof(e->comm));
+	bpf_ringbuf_submit(e, 0);
+}
+
+/* A tracked process forked: the child serves the same instance from its first instruction. */
+SEC("tp_btf/sched_process_fork")
+int BPF_PROG(dbtap_fork, struct task_struct *parent, struct task_struct *child)
+{
+	__u32 ptgid = parent->tgid, ctgid = child->tgid;
+	struct dbtap_proc *p, cp;
+
+	if (ptgid == ctgid || !pid_is_tracked(ptgid))
+		return 0;
+	p = bpf_map_lookup_elem(&procs, &ptgid);
+	if (!p)
+		return 0;
+	cp = *p;
+	cp.flags &= ~DBTAP_PROC_F_SERVER_MAIN;
+	cp.db_id = 0;
+	cp.user_id = 0;
+	if (bpf_map_update_elem(&procs, &ctgid, &cp, BPF_ANY)) {
+		count(DBTAP_CNT_DROP_PROC_FULL);
+		return 0;
+	}
+	pid_set_tracked(ctgid, true);
+	return 0;
+}
+
+/* exec: a server binary started (tell userspace), or a tracked child ran something else. */
+SEC("tp_btf/sched_process_exec")
+int BPF_PROG(dbtap_exec, struct task_struct *task, pid_t old_pid, struct linux_binprm *bprm)
+{
+	__u32 tgid = task->tgid;
+	char comm[16] = {};
+	__u32 *sys;
+
+	bpf_get_current_comm(comm, sizeof(comm));
+	sys = bpf_map_lookup_elem(&server_comms, comm);
+	if (sys) {
+		emit_proc(DBTAP_EV_PROC_EXEC, tgid, task->real_parent->tgid, NULL);
+		return 0;
+	}
+	if (pid_is_tracked(tgid)) {
+		pid_set_tracked(tgid, false);
+		bpf_map_delete_elem(&procs, &tgid);
+	}
+	return 0;
+}
+
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(dbtap_exit, struct task_struct *task)
+{
+	__u32 tgid = task->tgid;
+	struct dbtap_proc *p;
+
+	if (task->pid != task->tgid || !pid_is_tracked(tgid))
+		return 0;
+	p = bpf_map_lookup_elem(&procs, &tgid);
+	if (p && (p->flags & DBTAP_PROC_F_SERVER_MAIN))
+		emit_proc(DBTAP_EV_PROC_EXIT, tgid, 0, p);
+	pid_set_tracked(tgid, false);
+	bpf_map_delete_elem(&procs, &tgid);
+	return 0;
+}

@@ -1,0 +1,89 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * series.h - the per-interval snapshot handed from the series store to every exporter.
+ *
+ * A snapshot is read-only for exporters and lives until the exporter returns. Strings are
+ * never NULL: an unknown value is "" (exporters omit empty attributes).
+ */
+#ifndef DBTAP_SERIES_H
+#define DBTAP_SERIES_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "bpf/dbtap.h"
+
+struct dbtap_status_count {
+	char code[DBTAP_STATUS_LEN]; /* SQLSTATE, errno, error prefix */
+	uint64_t count;
+};
+
+/* One series: one instance x database x user x normalized query, for one interval. */
+struct dbtap_series {
+	/* identity */
+	const char *system;       /* db.system.name: "postgresql", ... */
+	uint32_t instance_pid;    /* process.pid of the instance's main process */
+	const char *server_address; /* "127.0.0.1", "" when only a socket */
+	int server_port;          /* 0 when unknown or unix only */
+	const char *server_socket; /* unix socket path, "" when none */
+	const char *db_namespace; /* "" when not known yet */
+	const char *db_user;      /* "" when not known yet */
+	const char *operation;    /* db.operation.name: "SELECT" */
+	const char *collection;   /* db.collection.name: "pgbench_accounts", "" when none */
+	const char *summary;      /* db.query.summary */
+	const char *query_text;   /* sanitized (or raw when opted in), may be truncated */
+	uint64_t query_hash;      /* kernel fingerprint (first of the merged ones) */
+	bool text_known;          /* false: prepared before capture, or text not received yet */
+
+	/* values for this interval (deltas) */
+	uint64_t count;
+	uint64_t errors;
+	uint64_t rows;
+	double sum_s;
+	double min_s; /* 0 when count == 0 */
+	double max_s;
+	uint32_t hist[DBTAP_HIST_BUCKETS];
+	const struct dbtap_status_count *status; /* error codes this interval */
+	size_t n_status;
+};
+
+struct dbtap_prog_stat {
+	const char *name;
+	uint64_t run_cnt;     /* delta this interval */
+	uint64_t run_time_ns; /* delta this interval */
+};
+
+/* The agent's own health for one interval ("kind": "dbtap.self"). */
+struct dbtap_self_stats {
+	uint64_t counters[DBTAP_CNT_MAX]; /* deltas; DBTAP_CNT_DROP_* are drops by cause */
+	uint64_t ringbuf_events;          /* records read from the ring buffer */
+	uint64_t series_dropped;          /* series folded away by the cardinality cap */
+	const struct dbtap_prog_stat *progs;
+	size_t n_progs;
+	double cpu_s;       /* agent user+system CPU seconds this interval */
+	double cpu_total_s; /* since start */
+	uint64_t rss_bytes;
+	const char *capture_path; /* "socket" or "syscall" */
+};
+
+struct dbtap_snapshot {
+	int64_t time_ns;   /* wall clock (CLOCK_REALTIME) at the end of the interval */
+	double interval_s; /* measured length of the interval */
+	const struct dbtap_series *series;
+	size_t n_series;
+	struct dbtap_self_stats self;
+};
+
+/* Names of enum dbtap_counter entries as exported ("events", "drop.sample_ringbuf"...). */
+const char *dbtap_counter_name(enum dbtap_counter c);
+/* db.system.name for an enum dbtap_system value ("postgresql"), "" for unknown. */
+const char *dbtap_system_name(enum dbtap_system s);
+
+/* Percentile @q in [0,1] of a histogram in seconds, interpolated within the bucket; 0 when
+ * empty. Lower/upper bounds of bucket @i in nanoseconds. */
+double dbtap_hist_percentile(const uint32_t hist[DBTAP_HIST_BUCKETS], double q);
+uint64_t dbtap_hist_bucket_lower_ns(uint32_t i);
+uint64_t dbtap_hist_bucket_upper_ns(uint32_t i);
+
+#endif /* DBTAP_SERIES_H */
