@@ -64,7 +64,7 @@ $(OUT)/bpf/%.bpf.o: bpf/%.bpf.c $(BPF_DEPS) | $(OUT)/bpf
 
 $(OUT)/skel/%.skel.h: $(OUT)/bpf/%.bpf.o | $(OUT)/skel
 	$(call msg,GEN-SKEL,$@)
-	$(Q)$(BPFTOOL) gen skeleton $< name $(subst -,_,$*) > $@.tmp && mv $@.tmp $@
+	$(Q)$(BPFTOOL) gen skeleton $< name $(subst -,_,$*)_bpf > $@.tmp && mv $@.tmp $@
 
 # ---- userspace ----
 $(OUT)/obj/%.o: %.c $(HDRS) $(SKELS)

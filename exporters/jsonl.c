@@ -1,0 +1,474 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * jsonl.c - writes each interval's snapshot as JSON lines (docs/output.md is the contract).
+ *
+ * The JSON is written by hand, without a library, into a reusable line buffer that goes to
+ * the stream with one fwrite per line, so a reader never sees half a line from a failed
+ * allocation. Strings are escaped per RFC 8259; bytes that are not valid UTF-8 become U+FFFD.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "exporters/jsonl.h"
+
+#define NS_PER_S	     1000000000LL
+#define NS_PER_MS	     1000000LL
+#define LINE_BUF_INITIAL     4096
+#define DBL_ROUNDTRIP_DIGITS 17	     /* significant digits that always round-trip a double */
+#define DROP_PREFIX	     "drop." /* dbtap_counter_name() prefix of the loss counters */
+
+#define KIND_SERIES "dbtap.series"
+#define KIND_SELF   "dbtap.self"
+
+struct dbtap_jsonl {
+	FILE *fp;
+	char *buf; /* the line being built */
+	size_t len;
+	size_t cap;
+	int err; /* first -errno while building the line, 0 if none */
+};
+
+/* ---- line buffer ---- */
+
+/* Make room for @n more bytes plus a NUL; false (and j->err set) when out of memory. */
+static bool buf_reserve(struct dbtap_jsonl *j, size_t n)
+{
+	size_t cap = j->cap ? j->cap : LINE_BUF_INITIAL;
+	char *p;
+
+	if (j->err)
+		return false;
+	if (j->len + n + 1 <= j->cap)
+		return true;
+	while (cap < j->len + n + 1)
+		cap *= 2;
+	p = realloc(j->buf, cap);
+	if (!p) {
+		j->err = -ENOMEM;
+		return false;
+	}
+	j->buf = p;
+	j->cap = cap;
+	return true;
+}
+
+static void put_mem(struct dbtap_jsonl *j, const char *s, size_t n)
+{
+	if (!buf_reserve(j, n))
+		return;
+	memcpy(j->buf + j->len, s, n);
+	j->len += n;
+	j->buf[j->len] = '\0';
+}
+
+static void put_raw(struct dbtap_jsonl *j, const char *s)
+{
+	put_mem(j, s, strlen(s));
+}
+
+static void put_char(struct dbtap_jsonl *j, char c)
+{
+	put_mem(j, &c, 1);
+}
+
+__attribute__((format(printf, 2, 3))) static void put_fmt(struct dbtap_jsonl *j, const char *fmt,
+							  ...)
+{
+	char small[64];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(small, sizeof(small), fmt, ap);
+	va_end(ap);
+	if (n < 0) {
+		j->err = j->err ? j->err : -EINVAL;
+		return;
+	}
+	if ((size_t)n < sizeof(small)) {
+		put_mem(j, small, (size_t)n);
+		return;
+	}
+	if (!buf_reserve(j, (size_t)n))
+		return;
+	va_start(ap, fmt);
+	vsnprintf(j->buf + j->len, (size_t)n + 1, fmt, ap);
+	va_end(ap);
+	j->len += (size_t)n;
+}
+
+/* ---- JSON values ---- */
+
+static bool utf8_is_cont(unsigned char c)
+{
+	return (c & 0xC0) == 0x80;
+}
+
+/*
+ * Length (1..4) of the well-formed UTF-8 sequence at @s, 0 when the byte at @s does not start
+ * one (stray continuation, overlong form, surrogate, beyond U+10FFFF, cut short). Reads stop
+ * at the terminating NUL, which is never a continuation byte.
+ */
+static int utf8_seq_len(const unsigned char *s)
+{
+	unsigned char c = s[0];
+
+	if (c < 0x80)
+		return 1;
+	if (c < 0xC2) /* continuation byte, or a 2-byte lead that can only be overlong */
+		return 0;
+	if (c < 0xE0)
+		return utf8_is_cont(s[1]) ? 2 : 0;
+	if (c < 0xF0) {
+		if (!utf8_is_cont(s[1]) || !utf8_is_cont(s[2]))
+			return 0;
+		if (c == 0xE0 && s[1] < 0xA0) /* overlong */
+			return 0;
+		if (c == 0xED && s[1] >= 0xA0) /* UTF-16 surrogates U+D800..U+DFFF */
+			return 0;
+		return 3;
+	}
+	if (c < 0xF5) {
+		if (!utf8_is_cont(s[1]) || !utf8_is_cont(s[2]) || !utf8_is_cont(s[3]))
+			return 0;
+		if (c == 0xF0 && s[1] < 0x90) /* overlong */
+			return 0;
+		if (c == 0xF4 && s[1] >= 0x90) /* beyond U+10FFFF */
+			return 0;
+		return 4;
+	}
+	return 0;
+}
+
+#define UTF8_REPLACEMENT "\xEF\xBF\xBD" /* U+FFFD */
+#define JSON_CTRL_LIMIT	 0x20		/* RFC 8259: U+0000..U+001F must be escaped */
+
+/*
+ * @s as a JSON string: '"' and '\' backslash-escaped, control characters as \u00XX, each byte
+ * that is not part of well-formed UTF-8 replaced by U+FFFD. NULL is written as "".
+ */
+static void put_string(struct dbtap_jsonl *j, const char *s)
+{
+	const unsigned char *p = (const unsigned char *)(s ? s : "");
+	const unsigned char *run = p; /* start of bytes copied as they are */
+	int n;
+
+	put_char(j, '"');
+	while (*p) {
+		if (*p >= JSON_CTRL_LIMIT && *p != '"' && *p != '\\' && *p < 0x80) {
+			p++;
+			continue;
+		}
+		n = *p >= 0x80 ? utf8_seq_len(p) : 0;
+		if (n > 1) {
+			p += n;
+			continue;
+		}
+		put_mem(j, (const char *)run, (size_t)(p - run));
+		if (*p == '"')
+			put_raw(j, "\\\"");
+		else if (*p == '\\')
+			put_raw(j, "\\\\");
+		else if (*p < JSON_CTRL_LIMIT)
+			put_fmt(j, "\\u%04x", *p);
+		else
+			put_raw(j, UTF8_REPLACEMENT);
+		p++;
+		run = p;
+	}
+	put_mem(j, (const char *)run, (size_t)(p - run));
+	put_char(j, '"');
+}
+
+/*
+ * A double in the shortest %g form that reads back to the same value, so 0.1 is "0.1" and
+ * not "0.10000000000000001". JSON has no NaN or infinity: those are written as 0.
+ */
+static void put_double(struct dbtap_jsonl *j, double v)
+{
+	char tmp[40];
+	int prec;
+
+	if (!isfinite(v))
+		v = 0;
+	for (prec = 1; prec <= DBL_ROUNDTRIP_DIGITS; prec++) {
+		snprintf(tmp, sizeof(tmp), "%.*g", prec, v);
+		if (strtod(tmp, NULL) == v)
+			break;
+	}
+	/* a locale with a decimal comma would break JSON; strtod above used the same locale */
+	for (char *c = tmp; *c; c++)
+		if (*c == ',')
+			*c = '.';
+	put_raw(j, tmp);
+}
+
+static void put_u64(struct dbtap_jsonl *j, uint64_t v)
+{
+	put_fmt(j, "%" PRIu64, v);
+}
+
+/* "key": with the comma that separates it from a previous member of the same object. */
+static void put_key(struct dbtap_jsonl *j, const char *key)
+{
+	if (j->len && j->buf[j->len - 1] != '{' && j->buf[j->len - 1] != '[')
+		put_char(j, ',');
+	put_string(j, key);
+	put_char(j, ':');
+}
+
+static void member_str(struct dbtap_jsonl *j, const char *key, const char *v)
+{
+	put_key(j, key);
+	put_string(j, v);
+}
+
+/* Only when @v is a non-empty string: the contract omits unknown attributes. */
+static void member_str_opt(struct dbtap_jsonl *j, const char *key, const char *v)
+{
+	if (v && v[0])
+		member_str(j, key, v);
+}
+
+static void member_u64(struct dbtap_jsonl *j, const char *key, uint64_t v)
+{
+	put_key(j, key);
+	put_u64(j, v);
+}
+
+static void member_double(struct dbtap_jsonl *j, const char *key, double v)
+{
+	put_key(j, key);
+	put_double(j, v);
+}
+
+/* "time": RFC 3339 UTC with milliseconds, e.g. "2026-11-22T19:00:05.123Z". */
+static void member_time(struct dbtap_jsonl *j, int64_t time_ns)
+{
+	int64_t sec = time_ns / NS_PER_S, rem = time_ns % NS_PER_S;
+	time_t t;
+	struct tm tm;
+
+	if (rem < 0) { /* floor division for times before 1970 */
+		rem += NS_PER_S;
+		sec--;
+	}
+	t = (time_t)sec;
+	put_key(j, "time");
+	if (!gmtime_r(&t, &tm)) {
+		j->err = j->err ? j->err : -EOVERFLOW;
+		return;
+	}
+	put_fmt(j, "\"%04d-%02d-%02dT%02d:%02d:%02d.%03dZ\"", tm.tm_year + 1900, tm.tm_mon + 1,
+		tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(rem / NS_PER_MS));
+}
+
+/* ---- objects ---- */
+
+/* Common head of every line: time, interval_s, kind. */
+static void put_head(struct dbtap_jsonl *j, const struct dbtap_snapshot *snap, const char *kind)
+{
+	put_char(j, '{');
+	member_time(j, snap->time_ns);
+	member_double(j, "interval_s", snap->interval_s);
+	member_str(j, "kind", kind);
+}
+
+/*
+ * Percentile @q of the series in seconds: interpolated from the histogram, then kept inside
+ * the interval's exact [min, max] when those are known, which they bound more tightly than a
+ * bucket does, and rounded to whole nanoseconds (the resolution of the measurements; more
+ * digits would only print interpolation noise).
+ */
+static double series_percentile(const struct dbtap_series *s, double q)
+{
+	double v = dbtap_hist_percentile(s->hist, q);
+
+	if (s->max_s > 0 && s->min_s <= s->max_s) {
+		if (v < s->min_s)
+			v = s->min_s;
+		if (v > s->max_s)
+			v = s->max_s;
+	}
+	return nearbyint(v * NS_PER_S) / NS_PER_S;
+}
+
+static void put_series(struct dbtap_jsonl *j, const struct dbtap_snapshot *snap,
+		       const struct dbtap_series *s)
+{
+	size_t i;
+
+	put_head(j, snap, KIND_SERIES);
+	member_str(j, "db.system.name", s->system);
+	member_u64(j, "process.pid", s->instance_pid);
+	member_str_opt(j, "server.address", s->server_address);
+	if (s->server_port > 0)
+		member_u64(j, "server.port", (uint64_t)s->server_port);
+	member_str_opt(j, "server.socket", s->server_socket);
+	member_str_opt(j, "db.namespace", s->db_namespace);
+	member_str_opt(j, "db.user", s->db_user);
+	member_str(j, "db.operation.name", s->operation);
+	member_str(j, "db.query.summary", s->summary);
+	member_str_opt(j, "db.collection.name", s->collection);
+	if (s->text_known)
+		member_str_opt(j, "db.query.text", s->query_text);
+	put_key(j, "dbtap.query_hash");
+	put_fmt(j, "\"%016" PRIx64 "\"", s->query_hash);
+	put_key(j, "dbtap.text_known");
+	put_raw(j, s->text_known ? "true" : "false");
+	member_u64(j, "count", s->count);
+	member_u64(j, "errors", s->errors);
+	member_u64(j, "rows", s->rows);
+
+	put_key(j, "error_codes");
+	put_char(j, '{');
+	for (i = 0; i < s->n_status; i++) {
+		const struct dbtap_status_count *st = &s->status[i];
+		char code[DBTAP_STATUS_LEN + 1];
+
+		/* NUL padded, but a code may use all DBTAP_STATUS_LEN bytes */
+		memcpy(code, st->code, DBTAP_STATUS_LEN);
+		code[DBTAP_STATUS_LEN] = '\0';
+		member_u64(j, code, st->count);
+	}
+	put_char(j, '}');
+
+	put_key(j, "duration_s");
+	put_char(j, '{');
+	member_double(j, "sum", s->sum_s);
+	member_double(j, "min", s->min_s);
+	member_double(j, "max", s->max_s);
+	member_double(j, "p50", series_percentile(s, 0.50));
+	member_double(j, "p90", series_percentile(s, 0.90));
+	member_double(j, "p99", series_percentile(s, 0.99));
+	put_char(j, '}');
+	put_raw(j, "}\n");
+}
+
+static void put_self(struct dbtap_jsonl *j, const struct dbtap_snapshot *snap)
+{
+	const struct dbtap_self_stats *st = &snap->self;
+	size_t drop_len = strlen(DROP_PREFIX);
+	size_t i;
+	int c;
+
+	put_head(j, snap, KIND_SELF);
+	member_str(j, "capture_path", st->capture_path);
+	member_u64(j, "events", st->counters[DBTAP_CNT_EVENTS]);
+	member_u64(j, "ops", st->counters[DBTAP_CNT_OPS]);
+	member_u64(j, "samples", st->counters[DBTAP_CNT_SAMPLES]);
+	member_u64(j, "texts", st->counters[DBTAP_CNT_TEXTS]);
+	member_u64(j, "ringbuf_events", st->ringbuf_events);
+	member_u64(j, "series_dropped", st->series_dropped);
+
+	put_key(j, "counters");
+	put_char(j, '{');
+	for (c = 0; c < DBTAP_CNT_MAX; c++)
+		member_u64(j, dbtap_counter_name(c), st->counters[c]);
+	put_char(j, '}');
+
+	put_key(j, "drops");
+	put_char(j, '{');
+	for (c = 0; c < DBTAP_CNT_MAX; c++) {
+		const char *name = dbtap_counter_name(c);
+
+		if (strncmp(name, DROP_PREFIX, drop_len) == 0)
+			member_u64(j, name + drop_len, st->counters[c]);
+	}
+	put_char(j, '}');
+
+	member_u64(j, "undecodable", st->counters[DBTAP_CNT_UNDECODABLE]);
+
+	put_key(j, "bpf_programs");
+	put_char(j, '[');
+	for (i = 0; i < st->n_progs; i++) {
+		if (i)
+			put_char(j, ',');
+		put_char(j, '{');
+		member_str(j, "name", st->progs[i].name);
+		member_u64(j, "run_cnt", st->progs[i].run_cnt);
+		member_u64(j, "run_time_ns", st->progs[i].run_time_ns);
+		put_char(j, '}');
+	}
+	put_char(j, ']');
+
+	member_double(j, "cpu_s", st->cpu_s);
+	member_double(j, "cpu_total_s", st->cpu_total_s);
+	member_u64(j, "rss_bytes", st->rss_bytes);
+	put_raw(j, "}\n");
+}
+
+/* ---- output ---- */
+
+/* Send the built line to the stream and empty the buffer. 0 or -errno. */
+static int flush_line(struct dbtap_jsonl *j)
+{
+	int err = j->err;
+
+	j->err = 0;
+	if (!err) {
+		errno = 0;
+		if (fwrite(j->buf, 1, j->len, j->fp) != j->len)
+			err = errno ? -errno : -EIO;
+	}
+	j->len = 0;
+	return err;
+}
+
+struct dbtap_jsonl *dbtap_jsonl_new(FILE *fp)
+{
+	struct dbtap_jsonl *j;
+
+	if (!fp) {
+		errno = EINVAL;
+		return NULL;
+	}
+	j = calloc(1, sizeof(*j));
+	if (!j)
+		return NULL;
+	j->fp = fp;
+	return j;
+}
+
+int dbtap_jsonl_write(struct dbtap_jsonl *j, const struct dbtap_snapshot *snap)
+{
+	int err;
+	size_t i;
+
+	if (!j || !snap || (snap->n_series && !snap->series) ||
+	    (snap->self.n_progs && !snap->self.progs))
+		return -EINVAL;
+
+	for (i = 0; i < snap->n_series; i++) {
+		if (snap->series[i].count == 0)
+			continue;
+		put_series(j, snap, &snap->series[i]);
+		err = flush_line(j);
+		if (err)
+			return err;
+	}
+	put_self(j, snap);
+	err = flush_line(j);
+	if (err)
+		return err;
+	errno = 0;
+	if (fflush(j->fp) != 0)
+		return errno ? -errno : -EIO;
+	return 0;
+}
+
+void dbtap_jsonl_free(struct dbtap_jsonl *j)
+{
+	if (!j)
+		return;
+	free(j->buf);
+	free(j);
+}

@@ -1,0 +1,372 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * agent.c - the capture run. One thread: ring_buffer__poll() with a timeout that ends at the
+ * next interval boundary; at each boundary the epoch is bumped, the maps are read into a
+ * snapshot and every output writes it. Signals only set a flag.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "capture.skel.h"
+#include "exporters/jsonl.h"
+#include "exporters/table.h"
+#include "userspace/agent.h"
+#include "userspace/discovery.h"
+#include "userspace/loader.h"
+#include "userspace/store.h"
+
+#define PROC_ROOT "/proc"
+#define MAX_PROGS 32
+
+static volatile sig_atomic_t stop_requested;
+
+static void on_signal(int sig)
+{
+	stop_requested = sig;
+}
+
+struct agent {
+	const struct dbtap_config *cfg;
+	struct dbtap_loader loader;
+	struct dbtap_store *store;
+	struct ring_buffer *rb;
+	struct dbtap_jsonl *jsonl;
+	struct dbtap_table *table;
+	FILE *out;
+	uint64_t counters_prev[DBTAP_CNT_MAX];
+	uint64_t rb_events;
+	struct dbtap_prog_stat progs[MAX_PROGS];
+	uint64_t prog_prev_cnt[MAX_PROGS], prog_prev_ns[MAX_PROGS];
+	size_t n_progs;
+	double cpu_prev;
+};
+
+static double now_mono(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static bool pid_wanted(const struct dbtap_config *cfg, pid_t pid)
+{
+	int i;
+
+	if (!cfg->n_pids)
+		return true;
+	for (i = 0; i < cfg->n_pids; i++)
+		if ((pid_t)cfg->pids[i] == pid)
+			return true;
+	return false;
+}
+
+/* Track an instance: main process first, so that backends forked from now on are covered by
+ * the fork hook, then the backends found by a fresh scan. */
+static void track_instance(struct agent *a, const struct dbtap_instance *inst)
+{
+	struct dbtap_instance fresh;
+	int i, ret;
+
+	dbtap_store_add_instance(a->store, inst);
+	ret = dbtap_loader_track(&a->loader, inst->pid, inst->pid, inst->system, true, NULL, NULL);
+	if (ret) {
+		fprintf(stderr, "dbtap: cannot track %s PID %d: %s\n",
+			dbtap_system_name(inst->system), inst->pid, strerror(-ret));
+		return;
+	}
+	if (dbtap_discover_pid(PROC_ROOT, inst->pid, &fresh) != 0)
+		return;
+	for (i = 0; i < fresh.n_backends; i++) {
+		const struct dbtap_backend *be = &fresh.backends[i];
+
+		dbtap_store_add_name(a->store, be->database);
+		dbtap_store_add_name(a->store, be->user);
+		dbtap_loader_track(&a->loader, be->pid, inst->pid, inst->system, false,
+				   be->database, be->user);
+	}
+	dbtap_instance_free(&fresh);
+}
+
+static int on_event(void *ctx, void *data, size_t size)
+{
+	struct agent *a = ctx;
+	const struct dbtap_ev_hdr *h = data;
+
+	a->rb_events++;
+	if (size < sizeof(*h))
+		return 0;
+	switch (h->type) {
+	case DBTAP_EV_QUERY_TEXT:
+		if (size >= sizeof(struct dbtap_ev_text))
+			dbtap_store_add_text(a->store, data);
+		break;
+	case DBTAP_EV_CONN_OPEN: {
+		const struct dbtap_ev_conn *c = data;
+
+		if (size >= sizeof(*c) && (c->flags & DBTAP_CONN_F_STARTUP))
+			dbtap_store_add_startup(a->store, (const uint8_t *)c->startup,
+						c->startup_len);
+		break;
+	}
+	case DBTAP_EV_PROC_EXEC: {
+		struct dbtap_instance inst;
+
+		/* a server binary started: it becomes an instance once it is the main process */
+		if (pid_wanted(a->cfg, h->tgid) &&
+		    dbtap_discover_pid(PROC_ROOT, h->tgid, &inst) == 0) {
+			track_instance(a, &inst);
+			dbtap_instance_free(&inst);
+		}
+		break;
+	}
+	default:
+		break;
+	}
+	return 0;
+}
+
+/* Agent CPU seconds (user+system) and RSS bytes from /proc/self. */
+static void self_usage(double *ret_cpu, uint64_t *ret_rss)
+{
+	unsigned long utime = 0, stime = 0;
+	long rss_pages = 0;
+	char buf[1024], *p;
+	FILE *f;
+
+	*ret_cpu = 0;
+	*ret_rss = 0;
+	f = fopen("/proc/self/stat", "r");
+	if (f) {
+		if (fgets(buf, sizeof(buf), f) && (p = strrchr(buf, ')')))
+			sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &utime,
+			       &stime);
+		fclose(f);
+	}
+	*ret_cpu = (double)(utime + stime) / sysconf(_SC_CLK_TCK);
+	f = fopen("/proc/self/statm", "r");
+	if (f) {
+		if (fscanf(f, "%*d %ld", &rss_pages) != 1)
+			rss_pages = 0;
+		fclose(f);
+	}
+	*ret_rss = (uint64_t)rss_pages * sysconf(_SC_PAGESIZE);
+}
+
+static void read_self(struct agent *a, struct dbtap_self_stats *self)
+{
+	int ncpu = libbpf_num_possible_cpus(), fd = bpf_map__fd(a->loader.skel->maps.counters);
+	struct bpf_program *prog;
+	uint64_t *vals = calloc(ncpu > 0 ? ncpu : 1, sizeof(*vals));
+	uint32_t k;
+	size_t n = 0;
+	double cpu;
+
+	for (k = 0; vals && k < DBTAP_CNT_MAX; k++) {
+		uint64_t sum = 0;
+		int c;
+
+		if (bpf_map_lookup_elem(fd, &k, vals))
+			continue;
+		for (c = 0; c < ncpu; c++)
+			sum += vals[c];
+		self->counters[k] = sum - a->counters_prev[k];
+		a->counters_prev[k] = sum;
+	}
+	free(vals);
+	bpf_object__for_each_program(prog, a->loader.skel->obj) {
+		struct bpf_prog_info info = {};
+		uint32_t len = sizeof(info);
+		int pfd = bpf_program__fd(prog);
+
+		if (pfd < 0 || n >= MAX_PROGS || bpf_obj_get_info_by_fd(pfd, &info, &len))
+			continue;
+		a->progs[n].name = bpf_program__name(prog);
+		a->progs[n].run_cnt = info.run_cnt - a->prog_prev_cnt[n];
+		a->progs[n].run_time_ns = info.run_time_ns - a->prog_prev_ns[n];
+		a->prog_prev_cnt[n] = info.run_cnt;
+		a->prog_prev_ns[n] = info.run_time_ns;
+		n++;
+	}
+	self->progs = a->progs;
+	self->n_progs = n;
+	self_usage(&cpu, &self->rss_bytes);
+	self->cpu_s = cpu - a->cpu_prev;
+	self->cpu_total_s = cpu;
+	a->cpu_prev = cpu;
+	self->ringbuf_events = a->rb_events;
+	a->rb_events = 0;
+	self->capture_path = dbtap_capture_name(a->loader.path);
+}
+
+/* End an interval: bump the epoch, read everything, write every output. */
+static int flush_interval(struct agent *a, double length_s)
+{
+	struct dbtap_snapshot snap = { 0 };
+	struct timespec ts;
+	uint32_t closed = a->loader.skel->bss->epoch;
+	int ret;
+
+	/* let the ring buffer's texts arrive before the counts that need them */
+	ring_buffer__consume(a->rb);
+	__atomic_store_n(&a->loader.skel->bss->epoch, closed + 1, __ATOMIC_SEQ_CST);
+	clock_gettime(CLOCK_REALTIME, &ts);
+	snap.time_ns = (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+	snap.interval_s = length_s;
+	ret = dbtap_store_collect(a->store, bpf_map__fd(a->loader.skel->maps.aggs),
+				  bpf_map__fd(a->loader.skel->maps.errs), closed, &snap);
+	if (ret)
+		fprintf(stderr, "dbtap: reading the maps: %s\n", strerror(-ret));
+	read_self(a, &snap.self);
+	if (a->jsonl && (ret = dbtap_jsonl_write(a->jsonl, &snap)))
+		fprintf(stderr, "dbtap: writing JSON lines: %s\n", strerror(-ret));
+	if (a->table)
+		dbtap_table_write(a->table, &snap);
+	return 0;
+}
+
+static int open_outputs(struct agent *a)
+{
+	enum dbtap_output o = a->cfg->output;
+
+	a->out = stdout;
+	if (a->cfg->output_file) {
+		a->out = fopen(a->cfg->output_file, "a");
+		if (!a->out) {
+			fprintf(stderr, "dbtap: output-file %s: %s\n", a->cfg->output_file,
+				strerror(errno));
+			return -errno;
+		}
+	}
+	if (o == DBTAP_OUT_AUTO)
+		o = (!a->cfg->output_file && isatty(STDOUT_FILENO)) ? DBTAP_OUT_TABLE :
+								      DBTAP_OUT_JSON;
+	if (o == DBTAP_OUT_TABLE)
+		a->table = dbtap_table_new(a->out, 0);
+	else
+		a->jsonl = dbtap_jsonl_new(a->out);
+	return (a->table || a->jsonl) ? 0 : -ENOMEM;
+}
+
+int dbtap_agent_run(const struct dbtap_config *cfg)
+{
+	struct agent a = { .cfg = cfg };
+	struct dbtap_instance_list list = { 0 };
+	struct sigaction sa = { .sa_handler = on_signal };
+	double start, next, last;
+	char err[256] = "";
+	int i, ret, code = 1;
+
+	if (geteuid() != 0) {
+		fprintf(stderr, "dbtap: needs root (CAP_BPF, CAP_PERFMON, CAP_SYS_PTRACE)\n");
+		return 1;
+	}
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	a.store = dbtap_store_new(cfg);
+	if (!a.store || open_outputs(&a))
+		goto out;
+	ret = dbtap_loader_start(&a.loader, cfg, err, sizeof(err));
+	if (ret) {
+		fprintf(stderr, "dbtap: %s\n", err);
+		goto out;
+	}
+	a.rb = ring_buffer__new(bpf_map__fd(a.loader.skel->maps.events), on_event, &a, NULL);
+	if (!a.rb) {
+		fprintf(stderr, "dbtap: ring buffer: %s\n", strerror(errno));
+		goto out;
+	}
+	ret = dbtap_discover(PROC_ROOT, cfg->n_pids ? cfg->pids : NULL, cfg->n_pids, &list);
+	if (ret)
+		fprintf(stderr, "dbtap: scanning %s: %s\n", PROC_ROOT, strerror(-ret));
+	for (i = 0; i < list.n; i++)
+		track_instance(&a, &list.items[i]);
+	if (!list.n)
+		fprintf(stderr, "dbtap: no database servers found yet; watching for new ones\n");
+	fprintf(stderr, "dbtap: ready (%d instance%s, capture path %s)\n", list.n,
+		list.n == 1 ? "" : "s", dbtap_capture_name(a.loader.path));
+	dbtap_instance_list_free(&list);
+
+	start = last = now_mono();
+	next = start + cfg->interval_s;
+	while (!stop_requested) {
+		double now = now_mono(), until = next;
+
+		if (cfg->duration_s > 0 && start + cfg->duration_s < until)
+			until = start + cfg->duration_s;
+		if (now >= until) {
+			if (cfg->duration_s > 0 && now >= start + cfg->duration_s)
+				break;
+			flush_interval(&a, now - last);
+			last = now;
+			next += cfg->interval_s;
+			if (next < now)
+				next = now + cfg->interval_s;
+			continue;
+		}
+		ret = ring_buffer__poll(a.rb, (int)((until - now) * 1000) + 1);
+		if (ret < 0 && ret != -EINTR) {
+			fprintf(stderr, "dbtap: polling the ring buffer: %s\n", strerror(-ret));
+			break;
+		}
+	}
+	/* the final, partial interval */
+	flush_interval(&a, now_mono() - last);
+	code = 0;
+out:
+	ring_buffer__free(a.rb);
+	dbtap_loader_stop(&a.loader);
+	dbtap_jsonl_free(a.jsonl);
+	dbtap_table_free(a.table);
+	if (a.out && a.out != stdout)
+		fclose(a.out);
+	dbtap_store_free(a.store);
+	return code;
+}
+
+int dbtap_agent_list(const struct dbtap_config *cfg)
+{
+	struct dbtap_instance_list list = { 0 };
+	enum dbtap_capture_path path;
+	int i, j, ret;
+
+	ret = dbtap_discover(PROC_ROOT, cfg->n_pids ? cfg->pids : NULL, cfg->n_pids, &list);
+	if (ret) {
+		fprintf(stderr, "dbtap: scanning %s: %s\n", PROC_ROOT, strerror(-ret));
+		return 1;
+	}
+	if (dbtap_capture_resolve(cfg->capture, &path))
+		path = DBTAP_CAPTURE_SYSCALL;
+	if (!list.n)
+		printf("no database servers found\n");
+	for (i = 0; i < list.n; i++) {
+		const struct dbtap_instance *in = &list.items[i];
+
+		printf("%s pid=%d version=%s data_dir=%s%s%s backends=%d capture=%s listen=",
+		       dbtap_system_name(in->system), in->pid, in->version[0] ? in->version : "?",
+		       in->data_dir[0] ? in->data_dir : "?", in->in_container ? " container=" : "",
+		       in->in_container ? (in->container_id[0] ? in->container_id : "yes") : "",
+		       in->n_backends, dbtap_capture_name(path));
+		for (j = 0; j < in->n_listen; j++) {
+			const struct dbtap_listen *l = &in->listen[j];
+
+			if (l->unix_socket)
+				printf("%sunix:%s", j ? "," : "", l->path);
+			else
+				printf("%s%s%s%s:%u", j ? "," : "", l->family == 10 ? "[" : "",
+				       l->address, l->family == 10 ? "]" : "", l->port);
+		}
+		printf("\n");
+	}
+	dbtap_instance_list_free(&list);
+	return 0;
+}

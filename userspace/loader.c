@@ -1,0 +1,191 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * loader.c - open -> set rodata -> choose the capture path -> load -> attach, following
+ * libbpf-bootstrap; the object carries both capture paths and the one this kernel cannot run
+ * (or the user did not choose) is not loaded (bpf_program__set_autoload(false)).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <bpf/btf.h>
+#include <bpf/libbpf.h>
+
+#include "capture.skel.h"
+#include "userspace/loader.h"
+
+#define RINGBUF_BYTES (8u << 20)
+
+uint32_t dbtap_name_hash(const char *name)
+{
+	uint32_t h = DBTAP_FNV32_OFFSET;
+
+	if (!name || !*name)
+		return 0;
+	for (; *name; name++)
+		h = dbtap_name_hash_step(h, (uint8_t)*name);
+	return h ? h : 1;
+}
+
+bool dbtap_kernel_has_sock_tracepoints(void)
+{
+	struct btf *vmlinux = btf__load_vmlinux_btf();
+	bool ok;
+
+	if (!vmlinux)
+		return false;
+	ok = btf__find_by_name_kind(vmlinux, "btf_trace_sock_send_length", BTF_KIND_TYPEDEF) > 0 &&
+	     btf__find_by_name_kind(vmlinux, "btf_trace_sock_recv_length", BTF_KIND_TYPEDEF) > 0;
+	btf__free(vmlinux);
+	return ok;
+}
+
+int dbtap_capture_resolve(enum dbtap_capture_path want, enum dbtap_capture_path *ret)
+{
+	bool have = dbtap_kernel_has_sock_tracepoints();
+
+	if (want == DBTAP_CAPTURE_SOCKET && !have)
+		return -ENOTSUP;
+	if (want == DBTAP_CAPTURE_AUTO)
+		want = have ? DBTAP_CAPTURE_SOCKET : DBTAP_CAPTURE_SYSCALL;
+	*ret = want;
+	return 0;
+}
+
+const char *dbtap_capture_name(enum dbtap_capture_path p)
+{
+	return p == DBTAP_CAPTURE_SYSCALL ? "syscall" : "socket";
+}
+
+static int silent_print(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	if (level == LIBBPF_WARN && getenv("DBTAP_LIBBPF_DEBUG"))
+		return vfprintf(stderr, fmt, ap);
+	return 0;
+}
+
+/* Server task names the exec hook reports (so a server started later is found at once). */
+static const struct {
+	const char *comm;
+	enum dbtap_system sys;
+} server_comms[] = {
+	{ "postgres", DBTAP_SYS_POSTGRESQL },
+	{ "postmaster", DBTAP_SYS_POSTGRESQL },
+};
+
+int dbtap_loader_start(struct dbtap_loader *l, const struct dbtap_config *cfg, char *err,
+		       size_t errlen)
+{
+	struct capture_bpf *skel;
+	struct bpf_program *prog;
+	bool socket_path;
+	size_t i;
+	int ret;
+
+	memset(l, 0, sizeof(*l));
+	l->stats_fd = -1;
+	libbpf_set_print(silent_print);
+	ret = dbtap_capture_resolve(cfg->capture, &l->path);
+	if (ret) {
+		snprintf(err, errlen,
+			 "capture socket: this kernel lacks sock:sock_send_length (needs >= 6.3)");
+		return ret;
+	}
+	socket_path = l->path == DBTAP_CAPTURE_SOCKET;
+
+	skel = capture_bpf__open();
+	if (!skel) {
+		ret = -errno;
+		snprintf(err, errlen, "opening the BPF object: %s", strerror(errno));
+		return ret;
+	}
+	l->skel = skel;
+	skel->rodata->cfg_sample_rate = cfg->sample_rate;
+	skel->rodata->cfg_slow_ns = (uint64_t)(cfg->slow_threshold_s * 1e9);
+	bpf_map__set_max_entries(skel->maps.events, RINGBUF_BYTES);
+	bpf_object__for_each_program(prog, skel->obj) {
+		const char *sec = bpf_program__section_name(prog);
+		bool is_sock = strncmp(sec, "tp_btf/sock_", 12) == 0;
+		bool is_sys = strncmp(sec, "tracepoint/syscalls/", 20) == 0;
+
+		if ((is_sock && !socket_path) || (is_sys && socket_path))
+			bpf_program__set_autoload(prog, false);
+	}
+	ret = capture_bpf__load(skel);
+	if (ret) {
+		snprintf(err, errlen, "loading the BPF programs: %s (DBTAP_LIBBPF_DEBUG=1 shows the "
+			 "verifier log)", strerror(-ret));
+		goto fail;
+	}
+	skel->bss->epoch = 1; /* 0 is the zero template's epoch: see dbtap_agg_val */
+	for (i = 0; i < sizeof(server_comms) / sizeof(server_comms[0]); i++) {
+		char key[16] = {};
+		uint32_t sys = server_comms[i].sys;
+
+		strncpy(key, server_comms[i].comm, sizeof(key) - 1);
+		bpf_map__update_elem(skel->maps.server_comms, key, sizeof(key), &sys, sizeof(sys),
+				     BPF_ANY);
+	}
+	ret = capture_bpf__attach(skel);
+	if (ret) {
+		snprintf(err, errlen, "attaching the BPF programs: %s", strerror(-ret));
+		goto fail;
+	}
+	l->stats_fd = bpf_enable_stats(BPF_STATS_RUN_TIME);
+	return 0;
+fail:
+	capture_bpf__destroy(skel);
+	l->skel = NULL;
+	return ret;
+}
+
+int dbtap_loader_track(struct dbtap_loader *l, pid_t pid, pid_t instance, enum dbtap_system sys,
+		       bool main, const char *database, const char *user)
+{
+	struct dbtap_proc p = {
+		.instance = (uint32_t)instance,
+		.system = (uint16_t)sys,
+		.flags = main ? DBTAP_PROC_F_SERVER_MAIN : 0,
+		.db_id = dbtap_name_hash(database),
+		.user_id = dbtap_name_hash(user),
+	};
+	uint32_t key = (uint32_t)pid, word = key >> 6;
+	uint64_t bits = 0;
+	int ret;
+
+	ret = bpf_map__update_elem(l->skel->maps.procs, &key, sizeof(key), &p, sizeof(p), BPF_ANY);
+	if (ret)
+		return ret;
+	/* the bitmap word is shared with 63 other PIDs: only this agent writes it from userspace,
+	 * the kernel side uses atomic or/and, so read-modify-write here can lose a kernel update
+	 * made in between; retry until the bit reads back set */
+	for (int tries = 0; tries < 8; tries++) {
+		uint64_t check = 0;
+
+		bpf_map__lookup_elem(l->skel->maps.tracked, &word, sizeof(word), &bits, sizeof(bits),
+				     0);
+		bits |= 1ULL << (key & 63);
+		ret = bpf_map__update_elem(l->skel->maps.tracked, &word, sizeof(word), &bits,
+					   sizeof(bits), BPF_ANY);
+		if (ret)
+			return ret;
+		bpf_map__lookup_elem(l->skel->maps.tracked, &word, sizeof(word), &check,
+				     sizeof(check), 0);
+		if (check & (1ULL << (key & 63)))
+			return 0;
+	}
+	return -EAGAIN;
+}
+
+void dbtap_loader_stop(struct dbtap_loader *l)
+{
+	if (!l)
+		return;
+	if (l->stats_fd >= 0)
+		close(l->stats_fd);
+	l->stats_fd = -1;
+	capture_bpf__destroy(l->skel);
+	l->skel = NULL;
+}

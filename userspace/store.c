@@ -1,0 +1,573 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * store.c - the series store: turns the kernel's cumulative per-fingerprint counters into
+ * per-interval series, labelled with what userspace learned from the ring buffer (query
+ * texts, names) and from discovery (instances). Kernel keys whose texts normalize to the same
+ * text are merged into one series.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <bpf/bpf.h>
+
+#include "probes/sql/sql_normalize.h"
+#include "userspace/loader.h"
+#include "userspace/store.h"
+
+/* ---- a small chained hash map over byte keys ---- */
+
+struct hm_node {
+	struct hm_node *next;
+	uint64_t hash;
+	size_t klen;
+	void *val;
+	unsigned char key[];
+};
+
+struct hm {
+	struct hm_node **b;
+	size_t cap;
+	size_t n;
+};
+
+static uint64_t hm_hash(const void *key, size_t len)
+{
+	const unsigned char *p = key;
+	uint64_t h = DBTAP_FNV64_OFFSET;
+
+	while (len--)
+		h = (h ^ *p++) * DBTAP_FNV64_PRIME;
+	return h;
+}
+
+static struct hm_node *hm_find(struct hm *m, const void *key, size_t klen)
+{
+	uint64_t h = hm_hash(key, klen);
+	struct hm_node *n;
+
+	if (!m->cap)
+		return NULL;
+	for (n = m->b[h % m->cap]; n; n = n->next)
+		if (n->hash == h && n->klen == klen && !memcmp(n->key, key, klen))
+			return n;
+	return NULL;
+}
+
+static void *hm_get(struct hm *m, const void *key, size_t klen)
+{
+	struct hm_node *n = hm_find(m, key, klen);
+
+	return n ? n->val : NULL;
+}
+
+/* Insert or replace; returns the previous value (for the caller to free) or NULL. */
+static int hm_put(struct hm *m, const void *key, size_t klen, void *val, void **ret_old)
+{
+	struct hm_node *n = hm_find(m, key, klen);
+
+	if (ret_old)
+		*ret_old = NULL;
+	if (n) {
+		if (ret_old)
+			*ret_old = n->val;
+		n->val = val;
+		return 0;
+	}
+	if (m->n + 1 > m->cap * 2) {
+		size_t cap = m->cap ? m->cap * 4 : 256, i;
+		struct hm_node **b = calloc(cap, sizeof(*b));
+
+		if (!b)
+			return -ENOMEM;
+		for (i = 0; i < m->cap; i++) {
+			struct hm_node *x = m->b[i], *next;
+
+			for (; x; x = next) {
+				next = x->next;
+				x->next = b[x->hash % cap];
+				b[x->hash % cap] = x;
+			}
+		}
+		free(m->b);
+		m->b = b;
+		m->cap = cap;
+	}
+	n = malloc(sizeof(*n) + klen);
+	if (!n)
+		return -ENOMEM;
+	n->hash = hm_hash(key, klen);
+	n->klen = klen;
+	n->val = val;
+	memcpy(n->key, key, klen);
+	n->next = m->b[n->hash % m->cap];
+	m->b[n->hash % m->cap] = n;
+	m->n++;
+	return 0;
+}
+
+static void hm_free(struct hm *m, void (*free_val)(void *))
+{
+	size_t i;
+
+	for (i = 0; i < m->cap; i++) {
+		struct hm_node *x = m->b[i], *next;
+
+		for (; x; x = next) {
+			next = x->next;
+			if (free_val)
+				free_val(x->val);
+			free(x);
+		}
+	}
+	free(m->b);
+	memset(m, 0, sizeof(*m));
+}
+
+/* ---- what the store keeps ---- */
+
+struct text_entry {
+	char *text;     /* normalized (sanitized unless raw) */
+	char operation[SQL_OPERATION_MAX];
+	char collection[SQL_COLLECTION_MAX];
+	char summary[SQL_SUMMARY_MAX];
+	bool known;     /* false: a prepared statement's name stands in for its text */
+};
+
+struct instance_entry {
+	char system[16];
+	char address[64];
+	int port;
+	char socket[128];
+};
+
+/* Cumulative values last read for one kernel key. */
+struct prev_entry {
+	uint64_t count, errors, rows, sum_ns;
+	uint32_t hist[DBTAP_HIST_BUCKETS];
+};
+
+/* A series being built for the current snapshot. */
+struct building {
+	struct dbtap_series s;
+	struct dbtap_status_count *status;
+	size_t n_status;
+	uint64_t min_ns, max_ns;
+	bool have_minmax;
+};
+
+struct dbtap_store {
+	const struct dbtap_config *cfg;
+	struct hm texts;     /* u64 query hash -> struct text_entry */
+	struct hm names;     /* u32 name id -> char * */
+	struct hm instances; /* u32 pid -> struct instance_entry */
+	struct hm prev;      /* struct dbtap_agg_key -> struct prev_entry */
+	struct hm prev_errs; /* struct dbtap_err_key -> uint64_t * */
+	/* the current snapshot */
+	struct building *b;
+	size_t nb, capb;
+	struct dbtap_series *out;
+	struct hm groups;    /* group key string -> index + 1 */
+	struct hm key_group; /* struct dbtap_agg_key -> index + 1 */
+	char **strs;         /* strings owned by the current snapshot */
+	size_t nstrs, capstrs;
+	uint64_t series_dropped;
+};
+
+static void free_text(void *v)
+{
+	struct text_entry *t = v;
+
+	if (t)
+		free(t->text);
+	free(t);
+}
+
+struct dbtap_store *dbtap_store_new(const struct dbtap_config *cfg)
+{
+	struct dbtap_store *st = calloc(1, sizeof(*st));
+
+	if (st)
+		st->cfg = cfg;
+	return st;
+}
+
+static void snapshot_reset(struct dbtap_store *st)
+{
+	size_t i;
+
+	for (i = 0; i < st->nb; i++)
+		free(st->b[i].status);
+	st->nb = 0;
+	for (i = 0; i < st->nstrs; i++)
+		free(st->strs[i]);
+	st->nstrs = 0;
+	hm_free(&st->groups, NULL);
+	hm_free(&st->key_group, NULL);
+}
+
+void dbtap_store_free(struct dbtap_store *st)
+{
+	if (!st)
+		return;
+	snapshot_reset(st);
+	free(st->b);
+	free(st->out);
+	free(st->strs);
+	hm_free(&st->texts, free_text);
+	hm_free(&st->names, free);
+	hm_free(&st->instances, free);
+	hm_free(&st->prev, free);
+	hm_free(&st->prev_errs, free);
+	free(st);
+}
+
+void dbtap_store_add_instance(struct dbtap_store *st, const struct dbtap_instance *inst)
+{
+	struct instance_entry *e = calloc(1, sizeof(*e));
+	uint32_t pid = (uint32_t)inst->pid;
+	void *old;
+	int i;
+
+	if (!e)
+		return;
+	snprintf(e->system, sizeof(e->system), "%s", dbtap_system_name(inst->system));
+	for (i = 0; i < inst->n_listen; i++) {
+		const struct dbtap_listen *l = &inst->listen[i];
+
+		if (l->unix_socket && !e->socket[0])
+			snprintf(e->socket, sizeof(e->socket), "%s", l->path);
+		else if (!l->unix_socket && !e->port) {
+			snprintf(e->address, sizeof(e->address), "%s", l->address);
+			e->port = l->port;
+		}
+	}
+	if (hm_put(&st->instances, &pid, sizeof(pid), e, &old))
+		free(e);
+	else
+		free(old);
+}
+
+void dbtap_store_add_name(struct dbtap_store *st, const char *name)
+{
+	uint32_t id = dbtap_name_hash(name);
+	char *copy;
+	void *old;
+
+	if (!id || hm_get(&st->names, &id, sizeof(id)))
+		return;
+	copy = strdup(name);
+	if (!copy || hm_put(&st->names, &id, sizeof(id), copy, &old))
+		free(copy);
+}
+
+void dbtap_store_add_startup(struct dbtap_store *st, const uint8_t *msg, size_t len)
+{
+	const char *p = (const char *)msg + 8, *end = (const char *)msg + len;
+	const char *user = NULL, *database = NULL;
+
+	/* int32 length, int32 protocol, then key\0value\0 pairs, then \0 */
+	while (p < end && *p) {
+		const char *k = p, *v = memchr(p, 0, end - p);
+
+		if (!v || ++v >= end)
+			break;
+		p = memchr(v, 0, end - v);
+		if (!p)
+			break;
+		p++;
+		if (!strcmp(k, "user"))
+			user = v;
+		else if (!strcmp(k, "database"))
+			database = v;
+	}
+	if (user)
+		dbtap_store_add_name(st, user);
+	if (database)
+		dbtap_store_add_name(st, database);
+}
+
+void dbtap_store_add_text(struct dbtap_store *st, const struct dbtap_ev_text *ev)
+{
+	struct text_entry *t = calloc(1, sizeof(*t));
+	struct sql_normalized n = { 0 };
+	size_t len = ev->text_len < DBTAP_TEXT_MAX ? ev->text_len : DBTAP_TEXT_MAX;
+	void *old;
+
+	if (!t)
+		return;
+	if (ev->flags & DBTAP_TEXT_F_STMT_NAME) {
+		/* a statement prepared before capture: only its name is known */
+		snprintf(t->operation, sizeof(t->operation), "EXECUTE");
+		snprintf(t->summary, sizeof(t->summary), "EXECUTE %.*s", (int)(len ? len : 9),
+			 len ? ev->text : "<unnamed>");
+		t->text = strdup("");
+		t->known = false;
+	} else if (sql_normalize(ev->text, len, SQL_DIALECT_POSTGRESQL, st->cfg->raw_text, &n) ==
+		   0) {
+		t->text = n.text;
+		n.text = NULL;
+		memcpy(t->operation, n.operation, sizeof(t->operation));
+		memcpy(t->collection, n.collection, sizeof(t->collection));
+		memcpy(t->summary, n.summary, sizeof(t->summary));
+		t->known = true;
+		sql_normalized_free(&n);
+	}
+	if (!t->text) {
+		free(t);
+		return;
+	}
+	if (hm_put(&st->texts, &ev->query_hash, sizeof(ev->query_hash), t, &old))
+		free_text(t);
+	else
+		free_text(old);
+}
+
+/* ---- collecting a snapshot ---- */
+
+static const char *own(struct dbtap_store *st, char *s)
+{
+	if (!s)
+		return "";
+	if (st->nstrs == st->capstrs) {
+		size_t cap = st->capstrs ? st->capstrs * 2 : 64;
+		char **n = realloc(st->strs, cap * sizeof(*n));
+
+		if (!n) {
+			free(s);
+			return "";
+		}
+		st->strs = n;
+		st->capstrs = cap;
+	}
+	st->strs[st->nstrs++] = s;
+	return s;
+}
+
+static const char *name_of(struct dbtap_store *st, uint32_t id)
+{
+	const char *n = id ? hm_get(&st->names, &id, sizeof(id)) : NULL;
+
+	return n ? n : "";
+}
+
+/* The series a kernel key belongs to in this snapshot (created on first use), or NULL when
+ * the cardinality cap is reached. */
+static struct building *group_for(struct dbtap_store *st, const struct dbtap_agg_key *k)
+{
+	struct text_entry *t = hm_get(&st->texts, &k->query_hash, sizeof(k->query_hash));
+	uint32_t pid = k->instance;
+	struct instance_entry *inst = hm_get(&st->instances, &pid, sizeof(pid));
+	struct building *b;
+	char *gkey = NULL;
+	uintptr_t idx;
+	int r;
+
+	if (t && t->known)
+		r = asprintf(&gkey, "%u/%u/%u/%u/%s", k->instance, k->db_id, k->user_id,
+			       k->system, t->text);
+	else
+		r = asprintf(&gkey, "%u/%u/%u/%u/#%016llx", k->instance, k->db_id, k->user_id,
+			       k->system, (unsigned long long)k->query_hash);
+	if (r < 0)
+		return NULL;
+	idx = (uintptr_t)hm_get(&st->groups, gkey, strlen(gkey));
+	if (idx) {
+		free(gkey);
+		b = &st->b[idx - 1];
+		goto found;
+	}
+	if (st->nb >= st->cfg->max_series) {
+		st->series_dropped++;
+		free(gkey);
+		return NULL;
+	}
+	if (st->nb == st->capb) {
+		size_t cap = st->capb ? st->capb * 2 : 64;
+		struct building *nb = realloc(st->b, cap * sizeof(*nb));
+
+		if (!nb) {
+			free(gkey);
+			return NULL;
+		}
+		st->b = nb;
+		st->capb = cap;
+	}
+	b = &st->b[st->nb++];
+	memset(b, 0, sizeof(*b));
+	hm_put(&st->groups, gkey, strlen(gkey), (void *)(uintptr_t)st->nb, NULL);
+	free(gkey);
+	b->s.system = dbtap_system_name(k->system);
+	b->s.instance_pid = k->instance;
+	b->s.server_address = inst ? own(st, strdup(inst->address)) : "";
+	b->s.server_port = inst ? inst->port : 0;
+	b->s.server_socket = inst ? own(st, strdup(inst->socket)) : "";
+	b->s.db_namespace = name_of(st, k->db_id);
+	b->s.db_user = name_of(st, k->user_id);
+	b->s.operation = t ? t->operation : "";
+	b->s.collection = t ? t->collection : "";
+	b->s.summary = t ? t->summary : "";
+	b->s.query_text = t && t->known ? t->text : "";
+	b->s.text_known = t && t->known;
+	b->s.query_hash = k->query_hash;
+found:
+	idx = (uintptr_t)(b - st->b) + 1;
+	hm_put(&st->key_group, k, sizeof(*k), (void *)idx, NULL);
+	return b;
+}
+
+static void add_status(struct building *b, const char *code, uint64_t n)
+{
+	struct dbtap_status_count *s;
+	size_t i;
+
+	for (i = 0; i < b->n_status; i++) {
+		if (!strncmp(b->status[i].code, code, DBTAP_STATUS_LEN)) {
+			b->status[i].count += n;
+			return;
+		}
+	}
+	s = realloc(b->status, (b->n_status + 1) * sizeof(*s));
+	if (!s)
+		return;
+	b->status = s;
+	memset(&s[b->n_status], 0, sizeof(*s));
+	memcpy(s[b->n_status].code, code, DBTAP_STATUS_LEN);
+	s[b->n_status].code[DBTAP_STATUS_LEN - 1] = 0;
+	s[b->n_status].count = n;
+	b->n_status++;
+}
+
+static int collect_aggs(struct dbtap_store *st, int fd, uint32_t closed_epoch)
+{
+	struct dbtap_agg_key key, next, *cur = NULL;
+	struct dbtap_agg_val v;
+	uint32_t slot = closed_epoch & 1;
+
+	while (bpf_map_get_next_key(fd, cur, &next) == 0) {
+		struct prev_entry *p;
+		struct building *b;
+		uint64_t dcount;
+		size_t i;
+
+		key = next;
+		cur = &key;
+		if (bpf_map_lookup_elem(fd, &key, &v))
+			continue; /* deleted meanwhile */
+		p = hm_get(&st->prev, &key, sizeof(key));
+		if (!p) {
+			p = calloc(1, sizeof(*p));
+			if (!p || hm_put(&st->prev, &key, sizeof(key), p, NULL)) {
+				free(p);
+				return -ENOMEM;
+			}
+		}
+		dcount = v.count - p->count;
+		if (dcount) {
+			b = group_for(st, &key);
+			if (b) {
+				b->s.count += dcount;
+				b->s.errors += v.errors - p->errors;
+				b->s.rows += v.rows - p->rows;
+				b->s.sum_s += (double)(v.sum_ns - p->sum_ns) / 1e9;
+				for (i = 0; i < DBTAP_HIST_BUCKETS; i++)
+					b->s.hist[i] += v.hist[i] - p->hist[i];
+				if (v.win[slot].epoch == closed_epoch) {
+					if (!b->have_minmax || v.win[slot].min_ns < b->min_ns)
+						b->min_ns = v.win[slot].min_ns;
+					if (!b->have_minmax || v.win[slot].max_ns > b->max_ns)
+						b->max_ns = v.win[slot].max_ns;
+					b->have_minmax = true;
+				}
+			}
+		}
+		p->count = v.count;
+		p->errors = v.errors;
+		p->rows = v.rows;
+		p->sum_ns = v.sum_ns;
+		memcpy(p->hist, v.hist, sizeof(p->hist));
+	}
+	return 0;
+}
+
+static int collect_errs(struct dbtap_store *st, int fd)
+{
+	struct dbtap_err_key key, next, *cur = NULL;
+	uint64_t v;
+
+	while (bpf_map_get_next_key(fd, cur, &next) == 0) {
+		uint64_t *p;
+		uintptr_t idx;
+
+		key = next;
+		cur = &key;
+		if (bpf_map_lookup_elem(fd, &key, &v))
+			continue;
+		p = hm_get(&st->prev_errs, &key, sizeof(key));
+		if (!p) {
+			p = calloc(1, sizeof(*p));
+			if (!p || hm_put(&st->prev_errs, &key, sizeof(key), p, NULL)) {
+				free(p);
+				return -ENOMEM;
+			}
+		}
+		if (v != *p) {
+			idx = (uintptr_t)hm_get(&st->key_group, &key.agg, sizeof(key.agg));
+			if (idx)
+				add_status(&st->b[idx - 1], key.status, v - *p);
+		}
+		*p = v;
+	}
+	return 0;
+}
+
+/* Bounds from the histogram when the exact interval min/max slot was overwritten. */
+static void minmax_from_hist(struct building *b)
+{
+	uint32_t i, lo = DBTAP_HIST_BUCKETS, hi = 0;
+
+	for (i = 0; i < DBTAP_HIST_BUCKETS; i++) {
+		if (b->s.hist[i]) {
+			if (lo == DBTAP_HIST_BUCKETS)
+				lo = i;
+			hi = i;
+		}
+	}
+	if (lo == DBTAP_HIST_BUCKETS)
+		return;
+	b->min_ns = dbtap_hist_bucket_lower_ns(lo);
+	b->max_ns = dbtap_hist_bucket_upper_ns(hi);
+}
+
+int dbtap_store_collect(struct dbtap_store *st, int aggs_fd, int errs_fd, uint32_t closed_epoch,
+			struct dbtap_snapshot *snap)
+{
+	size_t i;
+	int ret;
+
+	snapshot_reset(st);
+	st->series_dropped = 0;
+	ret = collect_aggs(st, aggs_fd, closed_epoch);
+	if (!ret)
+		ret = collect_errs(st, errs_fd);
+	free(st->out);
+	st->out = calloc(st->nb ? st->nb : 1, sizeof(*st->out));
+	if (!st->out)
+		return -ENOMEM;
+	for (i = 0; i < st->nb; i++) {
+		struct building *b = &st->b[i];
+
+		if (!b->have_minmax)
+			minmax_from_hist(b);
+		b->s.min_s = (double)b->min_ns / 1e9;
+		b->s.max_s = (double)b->max_ns / 1e9;
+		b->s.status = b->status;
+		b->s.n_status = b->n_status;
+		st->out[i] = b->s;
+	}
+	snap->series = st->out;
+	snap->n_series = st->nb;
+	snap->self.series_dropped = st->series_dropped;
+	return ret;
+}

@@ -1,0 +1,41 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * store.h - the series store: what userspace knows beside the kernel's counts (query texts,
+ * database and user names, instances), and the per-interval snapshot built from the maps.
+ */
+#ifndef DBTAP_STORE_H
+#define DBTAP_STORE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "userspace/config.h"
+#include "userspace/discovery.h"
+#include "userspace/series.h"
+
+struct dbtap_store;
+
+struct dbtap_store *dbtap_store_new(const struct dbtap_config *cfg);
+void dbtap_store_free(struct dbtap_store *st); /* accepts NULL */
+
+/* An instance's identity for its series (address, port, socket). Replaces an older one. */
+void dbtap_store_add_instance(struct dbtap_store *st, const struct dbtap_instance *inst);
+
+/* A database or user name behind a kernel name id (dbtap_name_hash). */
+void dbtap_store_add_name(struct dbtap_store *st, const char *name);
+
+/* A query text record from the kernel: normalized (sanitized unless raw) and kept. */
+void dbtap_store_add_text(struct dbtap_store *st, const struct dbtap_ev_text *ev);
+
+/* Learn names from a PostgreSQL startup message (user, database, application_name). */
+void dbtap_store_add_startup(struct dbtap_store *st, const uint8_t *msg, size_t len);
+
+/*
+ * Read the "aggs" and "errs" maps (fds), subtract what the last call saw, and fill @snap with
+ * the series active since then. @closed_epoch: the epoch that just ended (its min/max slot is
+ * read). The snapshot stays valid until the next call. 0 or -errno.
+ */
+int dbtap_store_collect(struct dbtap_store *st, int aggs_fd, int errs_fd, uint32_t closed_epoch,
+			struct dbtap_snapshot *snap);
+
+#endif /* DBTAP_STORE_H */
