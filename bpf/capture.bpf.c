@@ -650,33 +650,41 @@ static __always_inline struct sock *sock_from_fd(long fd)
 	return so ? BPF_CORE_READ(so, sk) : NULL;
 }
 
-static __always_inline int on_sys_exit(struct trace_event_raw_sys_exit *ctx, __u8 dir)
+/* Context of syscalls:sys_exit_* (events/syscalls/sys_exit_read/format), which is not
+ * raw_syscalls' struct trace_event_raw_sys_exit: the number is an int. */
+struct sys_exit_args {
+	__u64 common; /* common_type, flags, preempt_count, pid */
+	int nr;       /* __syscall_nr */
+	int _pad;
+	long ret;
+};
+
+static __always_inline int on_sys_exit(struct sys_exit_args *ctx, __u8 dir)
 {
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	long nr = ctx->nr, ret = ctx->ret; /* read the context once, before anything else */
 	struct task_struct *task;
 	struct pt_regs *regs;
 	struct io_src src;
 	struct sock *sk;
 
-	if (!pid_is_tracked(tgid))
-		return 0;
-	if (ctx->ret < 0)
+	if (!pid_is_tracked(tgid) || ret < 0)
 		return 0;
 	task = bpf_get_current_task_btf();
 	regs = (struct pt_regs *)bpf_task_pt_regs(task);
-	if (io_src_from_regs(regs, ctx->id, &src) < 0)
+	if (io_src_from_regs(regs, nr, &src) < 0)
 		return 0;
-	if (dir == IO_RECV && ctx->id == NR_recvfrom && (BPF_CORE_READ(regs, r10) & MSG_PEEK))
+	if (dir == IO_RECV && nr == NR_recvfrom && (BPF_CORE_READ(regs, r10) & MSG_PEEK))
 		return 0;
 	sk = sock_from_fd(BPF_CORE_READ(regs, di));
 	if (!sk)
 		return 0;
-	return on_chunk(sk, ctx->ret, dir, &src, tgid);
+	return on_chunk(sk, ret, dir, &src, tgid);
 }
 
 #define SYS_EXIT_PROG(name, dir)                                               \
 	SEC("tracepoint/syscalls/sys_exit_" #name)                             \
-	int dbtap_sys_##name(struct trace_event_raw_sys_exit *ctx)             \
+	int dbtap_sys_##name(struct sys_exit_args *ctx)             \
 	{                                                                      \
 		return on_sys_exit(ctx, dir);                                  \
 	}

@@ -78,6 +78,7 @@ struct sql_fp {
 	__u8 tag_len;    /* dollar-quote tag length, 0xff = tag too long (matches nothing) */
 	__u8 tag_match;  /* bytes of "tag$" matched so far at FPS_DOLLAR_END */
 	__u8 first_char; /* first char of the current word, lowercased */
+	__u8 last_char;  /* the last punctuation hashed (for unary minus) */
 	__u8 tag[SQL_FP_TAG_MAX];
 };
 
@@ -204,6 +205,7 @@ static __always_inline void sql_fp_punct(struct sql_fp *fp, __u8 c)
 	} else {
 		sql_fp_other(fp, FPL_OTHER);
 	}
+	fp->last_char = c;
 	fp->hash = sql_fp_mix(fp->hash, c);
 }
 
@@ -212,6 +214,18 @@ static __always_inline void sql_fp_start_string(struct sql_fp *fp, __u8 quote, _
 	fp->state = FPS_STRING;
 	fp->quote = quote;
 	fp->escapes = escapes || fp->dialect == SQL_FP_MYSQL;
+}
+
+/*
+ * A '-' directly followed by a digit is a sign (part of the literal) when it follows an
+ * operator or opening punctuation, a deferred IN-list comma, or nothing at all: `a + -5`,
+ * `f(-5)`, `IN (1, -2)`. After a word, literal, parameter or ')' it is a binary minus.
+ */
+static __always_inline int sql_fp_unary_context(struct sql_fp *fp)
+{
+	if (fp->pending_comma || fp->last == FPL_NONE)
+		return 1;
+	return fp->last == FPL_OTHER && fp->last_char != ')' && fp->last_char != '$';
 }
 
 /* A byte in FPS_NONE: start whatever token it begins. */
@@ -243,7 +257,7 @@ static __always_inline void sql_fp_dispatch(struct sql_fp *fp, __u8 c)
 			sql_fp_start_string(fp, c, 1);
 			return;
 		}
-		/* fallthrough: PostgreSQL quoted identifier */
+		__attribute__((fallthrough)); /* PostgreSQL: a quoted identifier */
 	case '`':
 		sql_fp_other(fp, FPL_WORD);
 		fp->state = FPS_QIDENT;
@@ -323,7 +337,7 @@ static __always_inline void sql_fp_step(struct sql_fp *fp, __u8 c)
 			return;
 		}
 		fp->state = FPS_NUMBER;
-		/* fallthrough */
+		__attribute__((fallthrough));
 	case FPS_NUMBER:
 		if (sql_fp_is_digit(c) || c == '.')
 			return;
@@ -398,6 +412,10 @@ static __always_inline void sql_fp_step(struct sql_fp *fp, __u8 c)
 			fp->state = FPS_LINE_COMMENT;
 			return;
 		}
+		if (sql_fp_is_digit(c) && sql_fp_unary_context(fp)) {
+			fp->state = FPS_NUMBER; /* -5 after an operator is one literal */
+			return;
+		}
 		fp->state = FPS_NONE;
 		sql_fp_punct(fp, '-');
 		sql_fp_dispatch(fp, c);
@@ -438,6 +456,7 @@ static __always_inline void sql_fp_step(struct sql_fp *fp, __u8 c)
 	case FPS_DOLLAR:
 		if (sql_fp_is_digit(c)) {
 			sql_fp_other(fp, FPL_OTHER);
+			fp->last_char = '$';
 			fp->hash = sql_fp_mix(sql_fp_mix(fp->hash, '$'), c);
 			fp->state = FPS_PARAM;
 			return;
