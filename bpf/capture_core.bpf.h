@@ -1,0 +1,251 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * capture_core.bpf.h - what every protocol decoder uses: counters, scratch access, events to
+ * userspace and the in-kernel aggregation of finished operations (dbtap_complete).
+ *
+ * Included by bpf/capture.bpf.c after its maps, and by the userspace decoder harness
+ * (tests/lib/bpf_shim.h) which provides the same map names and helpers, so the decoders' unit
+ * tests and fuzzers run this exact code.
+ */
+#ifndef DBTAP_CAPTURE_CORE_BPF_H
+#define DBTAP_CAPTURE_CORE_BPF_H
+
+/* ---- small helpers ---- */
+
+static __always_inline void count(enum dbtap_counter c)
+{
+	__u32 key = c;
+	__u64 *v = bpf_map_lookup_elem(&counters, &key);
+
+	if (v)
+		*v += 1;
+}
+
+/* x & mask, kept by the compiler even where it proves it redundant, for the verifier. */
+static __always_inline __u32 bound(__u32 x, __u32 mask)
+{
+#ifdef __bpf__
+	asm volatile("%0 &= %1" : "+r"(x) : "i"(mask));
+	return x;
+#else
+	return x & mask;
+#endif
+}
+
+static __always_inline __u8 sb(struct scratch *s, __u32 off)
+{
+	return s->buf[bound(off, 2 * SCRATCH_SIZE - 1)];
+}
+
+static __always_inline __u32 sb_be32(struct scratch *s, __u32 off)
+{
+	return ((__u32)sb(s, off) << 24) | ((__u32)sb(s, off + 1) << 16) |
+	       ((__u32)sb(s, off + 2) << 8) | (__u32)sb(s, off + 3);
+}
+
+/* ---- events to userspace ---- */
+
+static __always_inline void ev_hdr(struct dbtap_ev_hdr *h, __u16 type, __u16 size, __u32 tgid,
+				   __u64 now)
+{
+	h->type = type;
+	h->size = size;
+	h->tgid = tgid;
+	h->ts_ns = now;
+}
+
+static __always_inline struct conn_state *conn_of(struct scratch *s)
+{
+	return bpf_map_lookup_elem(&conns, &s->ch.sk);
+}
+
+/* Emit a connection event; @startup_len bytes of startup message from the scratch at @off. */
+static __always_inline void emit_conn(struct scratch *s, struct conn_state *c, __u16 type,
+				      __u32 off, __u32 startup_len)
+{
+	struct dbtap_ev_conn *e;
+
+	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (!e) {
+		count(DBTAP_CNT_DROP_CONN_RB);
+		return;
+	}
+	ev_hdr(&e->hdr, type, sizeof(*e), s->ch.tgid, s->ch.now);
+	e->conn_id = c->sk;
+	e->instance = c->instance;
+	e->system = c->system;
+	e->flags = c->flags;
+	e->db_id = c->db_id;
+	e->user_id = c->user_id;
+	e->bytes_in = c->bytes_in;
+	e->bytes_out = c->bytes_out;
+	e->ops = c->ops_done;
+	e->peer = c->peer;
+	e->local = c->local;
+	e->startup_len = 0;
+	__builtin_memset(e->_pad, 0, sizeof(e->_pad));
+	if (startup_len > DBTAP_STARTUP_MAX)
+		startup_len = DBTAP_STARTUP_MAX;
+	if (startup_len && bpf_probe_read_kernel(e->startup, startup_len,
+						 &s->buf[bound(off, SCRATCH_MASK)]) == 0)
+		e->startup_len = startup_len;
+	bpf_ringbuf_submit(e, 0);
+}
+
+/* Send the text of a fingerprint the first time it is seen (retried while the ring is full). */
+static __always_inline void emit_text_once(struct scratch *s, __u16 system, __u64 hash, __u32 off,
+					   __u32 len, __u16 flags)
+{
+	struct dbtap_ev_text *e;
+	__u8 one = 1;
+
+	if (bpf_map_lookup_elem(&texts_seen, &hash))
+		return;
+	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (!e) {
+		count(DBTAP_CNT_DROP_TEXT_RB);
+		return;
+	}
+	ev_hdr(&e->hdr, DBTAP_EV_QUERY_TEXT, sizeof(*e), s->ch.tgid, s->ch.now);
+	e->query_hash = hash;
+	e->system = system;
+	e->flags = flags;
+	e->_pad = 0;
+	if (len > DBTAP_TEXT_MAX) {
+		len = DBTAP_TEXT_MAX;
+		e->flags |= DBTAP_TEXT_F_TRUNCATED;
+	}
+	e->text_len = 0;
+	if (len && bpf_probe_read_kernel(e->text, len, &s->buf[bound(off, SCRATCH_MASK)]) == 0)
+		e->text_len = len;
+	bpf_ringbuf_submit(e, 0);
+	bpf_map_update_elem(&texts_seen, &hash, &one, BPF_ANY);
+	count(DBTAP_CNT_TEXTS);
+}
+
+/* ---- aggregation ---- */
+
+
+static __always_inline void emit_sample(struct scratch *s, struct conn_state *c,
+					struct dbtap_agg_key *key, __u32 reasons)
+{
+	struct dbtap_ev_sample *e;
+
+	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (!e) {
+		count(DBTAP_CNT_DROP_SAMPLE_RB);
+		return;
+	}
+	ev_hdr(&e->hdr, DBTAP_EV_SAMPLE, sizeof(*e), s->ch.tgid, s->ch.now);
+	e->key = *key;
+	e->conn_id = c->sk;
+	e->start_ns = s->ch.done.start_ns;
+	e->end_ns = s->ch.now;
+	e->rows = s->ch.done.rows;
+	e->tid = (__u32)bpf_get_current_pid_tgid();
+	e->reasons = reasons;
+	e->peer = c->peer;
+	e->local = c->local;
+	__builtin_memcpy(e->status, s->ch.done.status, DBTAP_STATUS_LEN);
+	bpf_ringbuf_submit(e, 0);
+	count(DBTAP_CNT_SAMPLES);
+}
+
+/*
+ * Count the finished operation in s->ch.done in the "aggs" map (exact: never dropped while
+ * the map has room), its error code in "errs", and send a sample when it is slow, failed,
+ * the slowest of its series this interval, or drawn 1 in N. Global: verified once.
+ */
+__noinline int dbtap_complete(struct scratch *s)
+{
+	struct dbtap_agg_key key = {};
+	struct dbtap_agg_val *v;
+	struct conn_state *c;
+	struct op_done *op;
+	__u64 dur;
+	__u32 e = epoch, reasons = 0, bucket, zero = 0;
+
+	if (!s)
+		return 0;
+	op = &s->ch.done;
+	c = conn_of(s);
+	if (!c)
+		return 0;
+	dur = s->ch.now > op->start_ns ? s->ch.now - op->start_ns : 0;
+	key.instance = c->instance;
+	key.db_id = c->db_id;
+	key.user_id = c->user_id;
+	key.system = c->system;
+	key.flags = op->agg_flags;
+	key.query_hash = op->query_hash;
+
+	v = bpf_map_lookup_elem(&aggs, &key);
+	if (!v) {
+		struct dbtap_agg_val *tmpl = bpf_map_lookup_elem(&agg_zero, &zero);
+
+		if (!tmpl)
+			return 0;
+		bpf_map_update_elem(&aggs, &key, tmpl, BPF_NOEXIST);
+		v = bpf_map_lookup_elem(&aggs, &key);
+		if (!v) {
+			count(DBTAP_CNT_DROP_AGG_FULL);
+			return 0;
+		}
+	}
+	__sync_fetch_and_add(&v->count, 1);
+	if (op->failed)
+		__sync_fetch_and_add(&v->errors, 1);
+	if (op->rows)
+		__sync_fetch_and_add(&v->rows, op->rows);
+	__sync_fetch_and_add(&v->sum_ns, dur);
+	bucket = dbtap_hist_bucket(dur);
+	if (bucket < DBTAP_HIST_BUCKETS)
+		__sync_fetch_and_add(&v->hist[bucket], 1);
+
+	/* interval min/max, double-buffered by epoch (see dbtap_agg_val); epoch starts at 1 */
+	if (v->win[e & 1].epoch != e) {
+		v->win[e & 1].epoch = e;
+		v->win[e & 1].min_ns = dur;
+		v->win[e & 1].max_ns = dur;
+		reasons |= DBTAP_SAMPLE_MAX;
+	} else {
+		if (dur < v->win[e & 1].min_ns)
+			v->win[e & 1].min_ns = dur;
+		if (dur > v->win[e & 1].max_ns) {
+			v->win[e & 1].max_ns = dur;
+			reasons |= DBTAP_SAMPLE_MAX;
+		}
+	}
+	count(DBTAP_CNT_OPS);
+	c->ops_done++;
+
+	if (op->failed) {
+		struct dbtap_err_key ek = {};
+		__u64 one = 1, *n;
+
+		ek.agg = key;
+		__builtin_memcpy(ek.status, op->status, DBTAP_STATUS_LEN);
+		n = bpf_map_lookup_elem(&errs, &ek);
+		if (n) {
+			__sync_fetch_and_add(n, 1);
+		} else if (bpf_map_update_elem(&errs, &ek, &one, BPF_NOEXIST)) {
+			/* lost a race with another CPU (then add to its entry), or the map is full */
+			n = bpf_map_lookup_elem(&errs, &ek);
+			if (n)
+				__sync_fetch_and_add(n, 1);
+			else
+				count(DBTAP_CNT_DROP_ERR_FULL);
+		}
+		reasons |= DBTAP_SAMPLE_ERROR;
+	}
+	if (dur >= cfg_slow_ns)
+		reasons |= DBTAP_SAMPLE_SLOW;
+	if (cfg_sample_rate && bpf_get_prandom_u32() % cfg_sample_rate == 0)
+		reasons |= DBTAP_SAMPLE_RANDOM;
+	if (reasons)
+		emit_sample(s, c, &key, reasons);
+	return 0;
+}
+
+
+#endif /* DBTAP_CAPTURE_CORE_BPF_H */
