@@ -54,6 +54,8 @@ CFLAGS += -DDBTAP_VERSION='"$(VERSION)"' -DDBTAP_GIT_REV='"$(GIT_REV)"'
 
 .PHONY: all deps test unit-tests run format format-check vmlinux clean fuzz bench bench-quick
 .DEFAULT_GOAL := all
+# keep generated objects and skeletons between builds
+.SECONDARY:
 
 all: $(OUT)/dbtap
 

@@ -268,19 +268,40 @@ static __always_inline bool sock_is_stream(struct sock *sk, __u16 *ret_family)
 	return false;
 }
 
+/*
+ * Who is on the other end, to tell a connection from a later one whose struct sock reuses the
+ * same address (a backend that exits without reading EOF leaves its entry behind): the TCP
+ * peer address and ports, or the unix peer socket.
+ */
+static __always_inline __u64 conn_ident(struct sock *sk, __u16 family)
+{
+	if (family == AF_UNIX)
+		return (__u64)BPF_CORE_READ((struct unix_sock *)sk, peer);
+	return ((__u64)BPF_CORE_READ(sk, __sk_common.skc_dport) << 48) ^
+	       ((__u64)BPF_CORE_READ(sk, __sk_common.skc_num) << 32) ^
+	       BPF_CORE_READ(sk, __sk_common.skc_daddr) ^
+	       BPF_CORE_READ(sk, __sk_common.skc_v6_daddr.in6_u.u6_addr32[3]);
+}
+
 static __always_inline struct conn_state *conn_get(struct sock *sk, __u16 family, __u32 tgid,
 						   struct dbtap_proc *p, bool create)
 {
-	__u64 key = (__u64)sk;
-	struct conn_state *c = bpf_map_lookup_elem(&conns, &key);
+	__u64 key = (__u64)sk, ident = conn_ident(sk, family);
+	struct conn_state *c = bpf_map_lookup_elem(&conns, &key), *tmpl;
 	__u32 zero = 0;
 
+	if (c && (c->tgid != tgid || c->ident != ident)) {
+		/* a stale entry: its connection ended unseen and the socket was reused */
+		count(DBTAP_CNT_CONN_CLOSE);
+		bpf_map_delete_elem(&conns, &key);
+		c = NULL;
+	}
 	if (c || !create)
 		return c;
-	c = bpf_map_lookup_elem(&conn_zero, &zero);
-	if (!c)
+	tmpl = bpf_map_lookup_elem(&conn_zero, &zero);
+	if (!tmpl)
 		return NULL;
-	if (bpf_map_update_elem(&conns, &key, c, BPF_NOEXIST) &&
+	if (bpf_map_update_elem(&conns, &key, tmpl, BPF_NOEXIST) &&
 	    !bpf_map_lookup_elem(&conns, &key)) {
 		count(DBTAP_CNT_DROP_CONN_FULL);
 		return NULL;
@@ -290,6 +311,7 @@ static __always_inline struct conn_state *conn_get(struct sock *sk, __u16 family
 		return NULL;
 	if (c->sk == 0) {
 		c->sk = key;
+		c->ident = ident;
 		c->tgid = tgid;
 		c->instance = p->instance;
 		c->system = p->system;

@@ -65,6 +65,7 @@ struct frame_state {
 
 struct conn_state {
 	__u64 sk;
+	__u64 ident; /* peer identity at creation: see conn_ident() */
 	__u32 tgid;
 	__u32 instance;
 	__u32 db_id;

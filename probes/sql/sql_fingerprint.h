@@ -219,13 +219,16 @@ static __always_inline void sql_fp_start_string(struct sql_fp *fp, __u8 quote, _
 /*
  * A '-' directly followed by a digit is a sign (part of the literal) when it follows an
  * operator or opening punctuation, a deferred IN-list comma, or nothing at all: `a + -5`,
- * `f(-5)`, `IN (1, -2)`. After a word, literal, parameter or ')' it is a binary minus.
+ * `f(-5)`, `IN (1, -2)`. After a word (keywords included: the kernel cannot tell them from
+ * names), literal, parameter, ')' or ']' it is an operator. sql_normalize() follows the same
+ * rule.
  */
 static __always_inline int sql_fp_unary_context(struct sql_fp *fp)
 {
 	if (fp->pending_comma || fp->last == FPL_NONE)
 		return 1;
-	return fp->last == FPL_OTHER && fp->last_char != ')' && fp->last_char != '$';
+	return fp->last == FPL_OTHER && fp->last_char != ')' && fp->last_char != ']' &&
+	       fp->last_char != '$';
 }
 
 /* A byte in FPS_NONE: start whatever token it begins. */
