@@ -23,7 +23,7 @@
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 /* ---- settings (rodata, set by userspace before load) ---- */
-const volatile __u32 cfg_sample_rate = 0;        /* 1 in N operations sampled, 0 = off */
+const volatile __u32 cfg_sample_rate = 0;	 /* 1 in N operations sampled, 0 = off */
 const volatile __u64 cfg_slow_ns = 100000000ULL; /* samples at or above this latency */
 
 /* ---- state shared with userspace (bss, mmapped) ---- */
@@ -157,14 +157,14 @@ static __always_inline void pid_set_tracked(__u32 tgid, bool on)
 /* ---- chunks: where the bytes are, copying them, connection state ---- */
 
 /* x86-64 syscall numbers (arch/x86/entry/syscalls/syscall_64.tbl). */
-#define NR_read 0
-#define NR_write 1
-#define NR_readv 19
-#define NR_writev 20
-#define NR_sendto 44
-#define NR_recvfrom 45
-#define NR_sendmsg 46
-#define NR_recvmsg 47
+#define NR_read	       0
+#define NR_write       1
+#define NR_readv       19
+#define NR_writev      20
+#define NR_sendto      44
+#define NR_recvfrom    45
+#define NR_sendmsg     46
+#define NR_recvmsg     47
 #define IOV_MAX_COPIED 4 /* iovecs of one readv/writev/msghdr copied */
 
 /* User memory of one syscall's data: one buffer, or an iovec array. */
@@ -211,7 +211,8 @@ static __always_inline __u32 copy_chunk(struct scratch *s, struct io_src *src, _
 	__u32 want = total < SCRATCH_SIZE ? total : SCRATCH_SIZE, off = 0, i;
 
 	if (src->buf) {
-		if (bpf_probe_read_user(s->buf, bound(want, 2 * SCRATCH_SIZE - 1), (void *)src->buf))
+		if (bpf_probe_read_user(s->buf, bound(want, 2 * SCRATCH_SIZE - 1),
+					(void *)src->buf))
 			return 0;
 		return want;
 	}
@@ -383,7 +384,6 @@ static __always_inline int on_chunk(struct sock *sk, long ret, __u8 dir, struct 
 
 /* ---- socket path: sock:sock_{recv,send}_length (kernel >= 6.3) ---- */
 
-
 static __always_inline int on_sock_tp(struct sock *sk, int ret, int flags, __u8 dir)
 {
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
@@ -446,7 +446,7 @@ static __always_inline struct sock *sock_from_fd(long fd)
  * raw_syscalls' struct trace_event_raw_sys_exit: the number is an int. */
 struct sys_exit_args {
 	__u64 common; /* common_type, flags, preempt_count, pid */
-	int nr;       /* __syscall_nr */
+	int nr;	      /* __syscall_nr */
 	int _pad;
 	long ret;
 };
@@ -474,11 +474,11 @@ static __always_inline int on_sys_exit(struct sys_exit_args *ctx, __u8 dir)
 	return on_chunk(sk, ret, dir, &src, tgid);
 }
 
-#define SYS_EXIT_PROG(name, dir)                                               \
-	SEC("tracepoint/syscalls/sys_exit_" #name)                             \
-	int dbtap_sys_##name(struct sys_exit_args *ctx)             \
-	{                                                                      \
-		return on_sys_exit(ctx, dir);                                  \
+#define SYS_EXIT_PROG(name, dir)                        \
+	SEC("tracepoint/syscalls/sys_exit_" #name)      \
+	int dbtap_sys_##name(struct sys_exit_args *ctx) \
+	{                                               \
+		return on_sys_exit(ctx, dir);           \
 	}
 
 SYS_EXIT_PROG(read, IO_RECV)

@@ -10,20 +10,19 @@
 #include "bpf/dbtap.h"
 #include "probes/sql/sql_fingerprint.h"
 
-#define AF_UNIX 1
-#define AF_INET 2
-#define AF_INET6 10
+#define AF_UNIX	    1
+#define AF_INET	    2
+#define AF_INET6    10
 #define SOCK_STREAM 1
 #define IPPROTO_TCP 6
-#define MSG_PEEK 2
-#define S_IFMT 00170000
-#define S_IFSOCK 0140000
+#define MSG_PEEK    2
+#define S_IFMT	    00170000
+#define S_IFSOCK    0140000
 
 /* Bytes of one recv/send copied for decoding. A power of two; the buffer is twice as large so
  * that masked offsets plus masked lengths always stay inside it (verifier bounds). */
 #define SCRATCH_SIZE 8192
 #define SCRATCH_MASK (SCRATCH_SIZE - 1)
-
 
 /* Direction of a chunk, seen from the server. */
 enum io_dir {
@@ -33,24 +32,24 @@ enum io_dir {
 
 /* Decoder phase of a PostgreSQL connection. */
 enum pg_phase {
-	PG_PHASE_START = 0,   /* nothing seen: startup, SSL/GSS request, or mid-stream */
-	PG_PHASE_ENC_WAIT,    /* SSLRequest/GSSENCRequest sent: waiting for 'S'/'G'/'N' */
-	PG_PHASE_NORMAL,      /* typed messages both ways */
-	PG_PHASE_IGNORE,      /* encrypted, cancel request, or not PostgreSQL: bytes only */
+	PG_PHASE_START = 0, /* nothing seen: startup, SSL/GSS request, or mid-stream */
+	PG_PHASE_ENC_WAIT,  /* SSLRequest/GSSENCRequest sent: waiting for 'S'/'G'/'N' */
+	PG_PHASE_NORMAL,    /* typed messages both ways */
+	PG_PHASE_IGNORE,    /* encrypted, cancel request, or not PostgreSQL: bytes only */
 };
 
 /* Kinds of operations queued on a connection, in request order. */
 enum pg_op_kind {
 	PG_OP_SIMPLE = 1, /* Query: completes at ReadyForQuery */
-	PG_OP_EXEC = 2,   /* Execute: completes at CommandComplete/ErrorResponse/... */
-	PG_OP_SYNC = 3,   /* Sync: a ReadyForQuery ends everything up to here */
+	PG_OP_EXEC = 2,	  /* Execute: completes at CommandComplete/ErrorResponse/... */
+	PG_OP_SYNC = 3,	  /* Sync: a ReadyForQuery ends everything up to here */
 };
 
 struct pg_op {
 	__u64 query_hash;
 	__u64 start_ns;
 	__u16 agg_flags; /* DBTAP_AGG_F_* */
-	__u8 kind;       /* enum pg_op_kind */
+	__u8 kind;	 /* enum pg_op_kind */
 	__u8 _pad[5];
 };
 
@@ -58,8 +57,8 @@ struct pg_op {
 
 /* Per-connection framing state of one direction. */
 struct frame_state {
-	__u32 skip;     /* bytes of the current message still to come in later chunks */
-	__u8 hdr_have;  /* bytes of a split message header kept in hdr[] */
+	__u32 skip;    /* bytes of the current message still to come in later chunks */
+	__u8 hdr_have; /* bytes of a split message header kept in hdr[] */
 	__u8 hdr[7];
 };
 
@@ -71,10 +70,10 @@ struct conn_state {
 	__u32 db_id;
 	__u32 user_id;
 	__u16 system;
-	__u16 flags; /* DBTAP_CONN_F_* */
-	__u8 phase;  /* enum pg_phase */
-	__u8 head;   /* ops[head % CONN_MAX_OPS] is the oldest operation in flight */
-	__u8 tail;   /* ops[tail % CONN_MAX_OPS] is the next free slot */
+	__u16 flags;  /* DBTAP_CONN_F_* */
+	__u8 phase;   /* enum pg_phase */
+	__u8 head;    /* ops[head % CONN_MAX_OPS] is the oldest operation in flight */
+	__u8 tail;    /* ops[tail % CONN_MAX_OPS] is the next free slot */
 	__u8 cur_err; /* the simple query in flight has failed */
 	struct frame_state req;
 	struct frame_state resp;
@@ -95,7 +94,7 @@ struct conn_state {
 
 /* Key of the "stmts" map: a named prepared statement or portal of one connection. */
 #define STMT_KIND_STATEMENT 1
-#define STMT_KIND_PORTAL 2
+#define STMT_KIND_PORTAL    2
 struct stmt_key {
 	__u64 sk;
 	__u32 name_hash;
@@ -122,16 +121,16 @@ struct op_done {
 /* The chunk being decoded: scalars only, kept in the per-CPU scratch so that global BPF
  * functions (verified once each) can take it as their one argument. */
 struct chunk {
-	__u64 sk;       /* connection key: the kernel socket address */
+	__u64 sk; /* connection key: the kernel socket address */
 	__u64 now;
 	__u64 user_buf; /* user address of the chunk when it is one contiguous buffer, else 0 */
 	__u32 tgid;
-	__u32 avail;    /* bytes of the chunk copied into buf */
-	__u32 total;    /* bytes of the chunk */
-	__u32 pos;      /* decoding position */
-	__u8 dir;       /* enum io_dir */
+	__u32 avail;	   /* bytes of the chunk copied into buf */
+	__u32 total;	   /* bytes of the chunk */
+	__u32 pos;	   /* decoding position */
+	__u8 dir;	   /* enum io_dir */
 	__u8 done_pending; /* done holds an operation for complete_op() */
-	__u8 stop;      /* framing gave up on this chunk */
+	__u8 stop;	   /* framing gave up on this chunk */
 	__u8 _pad[5];
 	struct op_done done;
 };

@@ -86,8 +86,8 @@ static __always_inline void emit_conn(struct scratch *s, struct conn_state *c, _
 	__builtin_memset(e->_pad, 0, sizeof(e->_pad));
 	if (startup_len > DBTAP_STARTUP_MAX)
 		startup_len = DBTAP_STARTUP_MAX;
-	if (startup_len && bpf_probe_read_kernel(e->startup, startup_len,
-						 &s->buf[bound(off, SCRATCH_MASK)]) == 0)
+	if (startup_len &&
+	    bpf_probe_read_kernel(e->startup, startup_len, &s->buf[bound(off, SCRATCH_MASK)]) == 0)
 		e->startup_len = startup_len;
 	bpf_ringbuf_submit(e, 0);
 }
@@ -124,7 +124,6 @@ static __always_inline void emit_text_once(struct scratch *s, __u16 system, __u6
 }
 
 /* ---- aggregation ---- */
-
 
 static __always_inline void emit_sample(struct scratch *s, struct conn_state *c,
 					struct dbtap_agg_key *key, __u32 reasons)
@@ -246,6 +245,5 @@ __noinline int dbtap_complete(struct scratch *s)
 		emit_sample(s, c, &key, reasons);
 	return 0;
 }
-
 
 #endif /* DBTAP_CAPTURE_CORE_BPF_H */

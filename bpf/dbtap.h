@@ -36,10 +36,10 @@ enum dbtap_system {
  * land in the last bucket.
  */
 #define DBTAP_HIST_SUB_BITS 4
-#define DBTAP_HIST_SUB (1 << DBTAP_HIST_SUB_BITS)  /* sub-buckets per power of two */
-#define DBTAP_HIST_MIN_EXP 10                      /* first exponential range: 1024 ns */
-#define DBTAP_HIST_MAX_EXP 36                      /* exclusive: 2^36 ns = 68.7 s */
-#define DBTAP_HIST_LINEAR DBTAP_HIST_SUB           /* linear buckets below 2^MIN_EXP */
+#define DBTAP_HIST_SUB	    (1 << DBTAP_HIST_SUB_BITS) /* sub-buckets per power of two */
+#define DBTAP_HIST_MIN_EXP  10			       /* first exponential range: 1024 ns */
+#define DBTAP_HIST_MAX_EXP  36			       /* exclusive: 2^36 ns = 68.7 s */
+#define DBTAP_HIST_LINEAR   DBTAP_HIST_SUB	       /* linear buckets below 2^MIN_EXP */
 #define DBTAP_HIST_BUCKETS \
 	(DBTAP_HIST_LINEAR + (DBTAP_HIST_MAX_EXP - DBTAP_HIST_MIN_EXP) * DBTAP_HIST_SUB + 1)
 
@@ -54,12 +54,29 @@ static inline __u32 dbtap_hist_bucket(__u64 ns)
 	if (ns >= (1ULL << DBTAP_HIST_MAX_EXP))
 		return DBTAP_HIST_BUCKETS - 1;
 	/* floor(log2(ns)) without a loop: binary search over 64 bits */
-	if (v >> 32) { e += 32; v >>= 32; }
-	if (v >> 16) { e += 16; v >>= 16; }
-	if (v >> 8) { e += 8; v >>= 8; }
-	if (v >> 4) { e += 4; v >>= 4; }
-	if (v >> 2) { e += 2; v >>= 2; }
-	if (v >> 1) { e += 1; }
+	if (v >> 32) {
+		e += 32;
+		v >>= 32;
+	}
+	if (v >> 16) {
+		e += 16;
+		v >>= 16;
+	}
+	if (v >> 8) {
+		e += 8;
+		v >>= 8;
+	}
+	if (v >> 4) {
+		e += 4;
+		v >>= 4;
+	}
+	if (v >> 2) {
+		e += 2;
+		v >>= 2;
+	}
+	if (v >> 1) {
+		e += 1;
+	}
 	return DBTAP_HIST_LINEAR + (e - DBTAP_HIST_MIN_EXP) * DBTAP_HIST_SUB +
 	       (__u32)((ns >> (e - DBTAP_HIST_SUB_BITS)) & (DBTAP_HIST_SUB - 1));
 }
@@ -70,22 +87,22 @@ static inline __u32 dbtap_hist_bucket(__u64 ns)
 
 /* Flags in dbtap_agg_key.flags. */
 #define DBTAP_AGG_F_UNKNOWN_STMT (1 << 0) /* statement prepared before capture: text unknown */
-#define DBTAP_AGG_F_EXTENDED (1 << 1)     /* PostgreSQL extended protocol (Parse/Bind/Execute) */
+#define DBTAP_AGG_F_EXTENDED	 (1 << 1) /* PostgreSQL extended protocol (Parse/Bind/Execute) */
 
 struct dbtap_agg_key {
-	__u32 instance;   /* instance id: the server's main PID in the root PID namespace */
-	__u32 db_id;      /* dbtap_name_hash() of the database name, 0 = not known yet */
-	__u32 user_id;    /* dbtap_name_hash() of the user name, 0 = not known yet */
-	__u16 system;     /* enum dbtap_system */
-	__u16 flags;      /* DBTAP_AGG_F_* */
+	__u32 instance;	  /* instance id: the server's main PID in the root PID namespace */
+	__u32 db_id;	  /* dbtap_name_hash() of the database name, 0 = not known yet */
+	__u32 user_id;	  /* dbtap_name_hash() of the user name, 0 = not known yet */
+	__u16 system;	  /* enum dbtap_system */
+	__u16 flags;	  /* DBTAP_AGG_F_* */
 	__u64 query_hash; /* literal-insensitive fingerprint of the query text */
 };
 
 struct dbtap_agg_val {
-	__u64 count;    /* completed operations */
-	__u64 errors;   /* of which failed */
-	__u64 rows;     /* rows returned or affected, summed */
-	__u64 sum_ns;   /* total latency */
+	__u64 count;  /* completed operations */
+	__u64 errors; /* of which failed */
+	__u64 rows;   /* rows returned or affected, summed */
+	__u64 sum_ns; /* total latency */
 	/*
 	 * Min and max per interval, double-buffered: the kernel writes win[epoch & 1] (resetting
 	 * it when its epoch differs), userspace bumps the global epoch at the end of an interval
@@ -97,7 +114,8 @@ struct dbtap_agg_val {
 		__u32 epoch;
 		__u32 _pad;
 	} win[2];
-	__u32 hist[DBTAP_HIST_BUCKETS]; /* latency buckets, see dbtap_hist_bucket(); wrap mod 2^32 */
+	__u32 hist
+		[DBTAP_HIST_BUCKETS]; /* latency buckets, see dbtap_hist_bucket(); wrap mod 2^32 */
 };
 
 /* Error counts per series and status code (BPF hash map "errs"). */
@@ -113,20 +131,20 @@ struct dbtap_err_key {
 
 struct dbtap_proc {
 	__u32 instance; /* tgid of the instance's main process */
-	__u16 system;   /* enum dbtap_system */
-	__u16 flags;    /* DBTAP_PROC_F_* */
-	__u32 db_id;    /* PostgreSQL backend: database from the process title, 0 unknown */
-	__u32 user_id;  /* PostgreSQL backend: user from the process title, 0 unknown */
+	__u16 system;	/* enum dbtap_system */
+	__u16 flags;	/* DBTAP_PROC_F_* */
+	__u32 db_id;	/* PostgreSQL backend: database from the process title, 0 unknown */
+	__u32 user_id;	/* PostgreSQL backend: user from the process title, 0 unknown */
 };
 
 /* ---- counters (BPF per-CPU array "counters", index enum dbtap_counter) ---- */
 
 /* Numbers are ABI: append only. DROP_* are losses, exported as dbtap.drops{cause}. */
 enum dbtap_counter {
-	DBTAP_CNT_EVENTS = 0,          /* socket operations inspected on tracked processes */
-	DBTAP_CNT_OPS = 1,             /* database operations completed and aggregated */
-	DBTAP_CNT_SAMPLES = 2,         /* samples written to the ring buffer */
-	DBTAP_CNT_TEXTS = 3,           /* query texts written to the ring buffer */
+	DBTAP_CNT_EVENTS = 0,	       /* socket operations inspected on tracked processes */
+	DBTAP_CNT_OPS = 1,	       /* database operations completed and aggregated */
+	DBTAP_CNT_SAMPLES = 2,	       /* samples written to the ring buffer */
+	DBTAP_CNT_TEXTS = 3,	       /* query texts written to the ring buffer */
 	DBTAP_CNT_CONN_OPEN = 4,       /* connections seen for the first time */
 	DBTAP_CNT_CONN_CLOSE = 5,      /* connections seen closing */
 	DBTAP_CNT_UNDECODABLE = 6,     /* messages that are not the expected protocol */
@@ -143,8 +161,8 @@ enum dbtap_counter {
 	DBTAP_CNT_DROP_READ = 17,      /* user memory could not be read */
 	DBTAP_CNT_DROP_SYSCALL = 18,   /* socket I/O through an unsupported syscall (io_uring..) */
 	DBTAP_CNT_DROP_PROC_FULL = 19, /* process not tracked: procs map full */
-	DBTAP_CNT_DESYNC = 20,         /* protocol framing lost on a connection, resynced later */
-	DBTAP_CNT_ABORTED = 21,        /* pipelined operations skipped by the server after error */
+	DBTAP_CNT_DESYNC = 20,	       /* protocol framing lost on a connection, resynced later */
+	DBTAP_CNT_ABORTED = 21,	       /* pipelined operations skipped by the server after error */
 	DBTAP_CNT_MAX,
 };
 
@@ -153,17 +171,17 @@ enum dbtap_counter {
 /* Numbers are ABI: append only. */
 enum dbtap_event_type {
 	DBTAP_EV_QUERY_TEXT = 1, /* struct dbtap_ev_text: first sight of a fingerprint */
-	DBTAP_EV_SAMPLE = 2,     /* struct dbtap_ev_sample: one sampled operation */
-	DBTAP_EV_CONN_OPEN = 3,  /* struct dbtap_ev_conn */
+	DBTAP_EV_SAMPLE = 2,	 /* struct dbtap_ev_sample: one sampled operation */
+	DBTAP_EV_CONN_OPEN = 3,	 /* struct dbtap_ev_conn */
 	DBTAP_EV_CONN_CLOSE = 4, /* struct dbtap_ev_conn */
-	DBTAP_EV_PROC_EXEC = 5,  /* struct dbtap_ev_proc: a server binary started */
-	DBTAP_EV_PROC_EXIT = 6,  /* struct dbtap_ev_proc: a tracked process ended */
+	DBTAP_EV_PROC_EXEC = 5,	 /* struct dbtap_ev_proc: a server binary started */
+	DBTAP_EV_PROC_EXIT = 6,	 /* struct dbtap_ev_proc: a tracked process ended */
 };
 
 struct dbtap_ev_hdr {
-	__u16 type; /* enum dbtap_event_type */
-	__u16 size; /* bytes of the whole record, header included */
-	__u32 tgid; /* process that produced it */
+	__u16 type;  /* enum dbtap_event_type */
+	__u16 size;  /* bytes of the whole record, header included */
+	__u32 tgid;  /* process that produced it */
 	__u64 ts_ns; /* bpf_ktime_get_ns() */
 };
 
@@ -177,35 +195,35 @@ struct dbtap_ev_text {
 	struct dbtap_ev_hdr hdr;
 	__u64 query_hash;
 	__u16 system;
-	__u16 flags;    /* DBTAP_TEXT_F_* */
+	__u16 flags;	/* DBTAP_TEXT_F_* */
 	__u16 text_len; /* bytes of text[] used */
 	__u16 _pad;
 	char text[DBTAP_TEXT_MAX];
 };
 
 /* Why a sample was taken: DBTAP_SAMPLE_* bits in dbtap_ev_sample.reasons. */
-#define DBTAP_SAMPLE_SLOW (1 << 0)    /* latency >= slow threshold */
-#define DBTAP_SAMPLE_ERROR (1 << 1)   /* the operation failed */
-#define DBTAP_SAMPLE_RANDOM (1 << 2)  /* 1 in N */
-#define DBTAP_SAMPLE_MAX (1 << 3)     /* slowest of its series so far this interval */
+#define DBTAP_SAMPLE_SLOW   (1 << 0) /* latency >= slow threshold */
+#define DBTAP_SAMPLE_ERROR  (1 << 1) /* the operation failed */
+#define DBTAP_SAMPLE_RANDOM (1 << 2) /* 1 in N */
+#define DBTAP_SAMPLE_MAX    (1 << 3) /* slowest of its series so far this interval */
 
 struct dbtap_addr {
-	__u16 family; /* AF_INET, AF_INET6, AF_UNIX */
-	__u16 port;   /* host order */
+	__u16 family;  /* AF_INET, AF_INET6, AF_UNIX */
+	__u16 port;    /* host order */
 	__u8 addr[16]; /* IPv4 in the first 4 bytes */
 };
 
 struct dbtap_ev_sample {
 	struct dbtap_ev_hdr hdr;
 	struct dbtap_agg_key key;
-	__u64 conn_id;   /* kernel socket address, stable for the connection's life */
-	__u64 start_ns;  /* request read by the server (bpf_ktime_get_ns) */
-	__u64 end_ns;    /* response written */
+	__u64 conn_id;	/* kernel socket address, stable for the connection's life */
+	__u64 start_ns; /* request read by the server (bpf_ktime_get_ns) */
+	__u64 end_ns;	/* response written */
 	__u64 rows;
 	__u32 tid;
-	__u32 reasons;   /* DBTAP_SAMPLE_* */
-	struct dbtap_addr peer;  /* the client */
-	struct dbtap_addr local; /* the server's end */
+	__u32 reasons;		       /* DBTAP_SAMPLE_* */
+	struct dbtap_addr peer;	       /* the client */
+	struct dbtap_addr local;       /* the server's end */
 	char status[DBTAP_STATUS_LEN]; /* NUL padded; empty on success */
 	/* No text: a sample belongs to a series whose text came in a dbtap_ev_text. */
 };
@@ -213,22 +231,22 @@ struct dbtap_ev_sample {
 #define DBTAP_STARTUP_MAX 512 /* bytes of a startup/handshake message carried to userspace */
 
 /* Flags in dbtap_ev_conn.flags and the kernel's per-connection state. */
-#define DBTAP_CONN_F_MIDSTREAM (1 << 0) /* opened before capture started: no startup seen */
-#define DBTAP_CONN_F_ENCRYPTED (1 << 1) /* switched to TLS or GSS: no text */
+#define DBTAP_CONN_F_MIDSTREAM	 (1 << 0) /* opened before capture started: no startup seen */
+#define DBTAP_CONN_F_ENCRYPTED	 (1 << 1) /* switched to TLS or GSS: no text */
 #define DBTAP_CONN_F_UNDECODABLE (1 << 2) /* bytes were not the protocol: ignored */
-#define DBTAP_CONN_F_STARTUP (1 << 3)   /* startup[] holds the startup message */
+#define DBTAP_CONN_F_STARTUP	 (1 << 3) /* startup[] holds the startup message */
 
 struct dbtap_ev_conn {
 	struct dbtap_ev_hdr hdr;
 	__u64 conn_id;
 	__u32 instance;
 	__u16 system;
-	__u16 flags;     /* DBTAP_CONN_F_* */
+	__u16 flags; /* DBTAP_CONN_F_* */
 	__u32 db_id;
 	__u32 user_id;
-	__u64 bytes_in;  /* close only: bytes read by the server */
+	__u64 bytes_in;	 /* close only: bytes read by the server */
 	__u64 bytes_out; /* close only: bytes written by the server */
-	__u64 ops;       /* close only: operations completed */
+	__u64 ops;	 /* close only: operations completed */
 	struct dbtap_addr peer;
 	struct dbtap_addr local;
 	__u16 startup_len;
@@ -250,9 +268,9 @@ struct dbtap_ev_proc {
 /* FNV-1a 32 bit of a NUL-terminated or length-bounded name; 0 is mapped to 1 (0 = unknown).
  * Used for database and user names on both sides. */
 #define DBTAP_FNV32_OFFSET 2166136261u
-#define DBTAP_FNV32_PRIME 16777619u
+#define DBTAP_FNV32_PRIME  16777619u
 #define DBTAP_FNV64_OFFSET 14695981039346656037ull
-#define DBTAP_FNV64_PRIME 1099511628211ull
+#define DBTAP_FNV64_PRIME  1099511628211ull
 
 static inline __u32 dbtap_name_hash_step(__u32 h, __u8 c)
 {

@@ -142,6 +142,25 @@ if [ "$(id -u)" -ne 0 ]; then
 	echo "run-tests: not root: integration tests (BPF, servers as user postgres) will fail" >&2
 fi
 
+# run_format_check: the tree is formatted as `make format` leaves it (counted as one test).
+run_format_check() {
+	local log
+	selected format-check || return 0
+	selected_any=1
+	banner "format-check"
+	log=$(mktemp)
+	if make --no-print-directory format-check >"$log" 2>&1; then
+		echo "all files formatted"
+		record format-check 1 0
+	else
+		head -n 40 "$log"
+		echo "run-tests: format-check failed: run make format"
+		record format-check 0 1
+	fi
+	rm -f "$log"
+}
+
+run_format_check
 run_suite unit "$UNIT_TIMEOUT"
 run_fuzzers
 run_suite integration "$INTEG_TIMEOUT"

@@ -182,7 +182,7 @@ static void read_self(struct agent *a, struct dbtap_self_stats *self)
 		a->counters_prev[k] = sum;
 	}
 	free(vals);
-	bpf_object__for_each_program(prog, a->loader.skel->obj) {
+	bpf_object__for_each_program (prog, a->loader.skel->obj) {
 		struct bpf_prog_info info = {};
 		uint32_t len = sizeof(info);
 		int pfd = bpf_program__fd(prog);
@@ -210,7 +210,7 @@ static void read_self(struct agent *a, struct dbtap_self_stats *self)
 /* End an interval: bump the epoch, read everything, write every output. */
 static int flush_interval(struct agent *a, double length_s)
 {
-	struct dbtap_snapshot snap = { 0 };
+	struct dbtap_snapshot snap = {0};
 	struct timespec ts;
 	uint32_t closed = a->loader.skel->bss->epoch;
 	int ret;
@@ -247,8 +247,8 @@ static int open_outputs(struct agent *a)
 		}
 	}
 	if (o == DBTAP_OUT_AUTO)
-		o = (!a->cfg->output_file && isatty(STDOUT_FILENO)) ? DBTAP_OUT_TABLE :
-								      DBTAP_OUT_JSON;
+		o = (!a->cfg->output_file && isatty(STDOUT_FILENO)) ? DBTAP_OUT_TABLE
+								    : DBTAP_OUT_JSON;
 	if (o == DBTAP_OUT_TABLE)
 		a->table = dbtap_table_new(a->out, 0);
 	else
@@ -258,9 +258,9 @@ static int open_outputs(struct agent *a)
 
 int dbtap_agent_run(const struct dbtap_config *cfg)
 {
-	struct agent a = { .cfg = cfg };
-	struct dbtap_instance_list list = { 0 };
-	struct sigaction sa = { .sa_handler = on_signal };
+	struct agent a = {.cfg = cfg};
+	struct dbtap_instance_list list = {0};
+	struct sigaction sa = {.sa_handler = on_signal};
 	double start, next, last;
 	char err[256] = "";
 	int i, ret, code = 1;
@@ -335,7 +335,7 @@ out:
 
 int dbtap_agent_list(const struct dbtap_config *cfg)
 {
-	struct dbtap_instance_list list = { 0 };
+	struct dbtap_instance_list list = {0};
 	enum dbtap_capture_path path;
 	int i, j, ret;
 

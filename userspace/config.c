@@ -137,7 +137,6 @@ static const struct config_key config_keys[] = {
 	    .choices = capture_choices),
 	KEY("max-series", KEY_UINT, max_series, "N", "most series kept at once", .range = RANGE_MIN,
 	    .min = 1),
-	KEY("demo", KEY_BOOL, demo, NULL, "start a demo PostgreSQL if none is found"),
 	KEY("verbose", KEY_INT, verbose, "N", "log detail, -v adds one", .range = RANGE_MIN,
 	    .min = 0, .short_flag = SHORT_VERBOSE),
 };
@@ -620,7 +619,6 @@ void dbtap_config_defaults(struct dbtap_config *cfg)
 	cfg->capture = DBTAP_CAPTURE_AUTO;
 	cfg->max_series = DEFAULT_MAX_SERIES;
 	cfg->config_file = NULL;
-	cfg->demo = false;
 	cfg->verbose = 0;
 }
 

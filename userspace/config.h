@@ -20,7 +20,7 @@ enum dbtap_output {
 };
 
 enum dbtap_capture_path {
-	DBTAP_CAPTURE_AUTO = 0,    /* socket tracepoints when the kernel has them */
+	DBTAP_CAPTURE_AUTO = 0,	   /* socket tracepoints when the kernel has them */
 	DBTAP_CAPTURE_SOCKET = 1,  /* sock:sock_{send,recv}_length, fail if missing */
 	DBTAP_CAPTURE_SYSCALL = 2, /* syscalls:sys_exit_* fallback, forced */
 };
@@ -34,20 +34,19 @@ enum dbtap_command {
 
 struct dbtap_config {
 	enum dbtap_command command;
-	double interval_s;        /* "interval", --interval, default 5 */
-	double duration_s;        /* "duration", --duration, 0 = until SIGINT/SIGTERM */
-	enum dbtap_output output; /* "output", --output table|json */
-	char *output_file;        /* "output-file", --output-file PATH, NULL = stdout */
+	double interval_s;	       /* "interval", --interval, default 5 */
+	double duration_s;	       /* "duration", --duration, 0 = until SIGINT/SIGTERM */
+	enum dbtap_output output;      /* "output", --output table|json */
+	char *output_file;	       /* "output-file", --output-file PATH, NULL = stdout */
 	uint32_t pids[DBTAP_MAX_PIDS]; /* "pid", --pid (repeatable or comma list): only these */
 	int n_pids;
-	uint32_t sample_rate;     /* "sample-rate", --sample-rate N: 1 in N ops, 0 = off; default 0 */
-	double slow_threshold_s;  /* "slow-threshold", --slow-threshold 100ms, default 0.1 s */
-	bool raw_text;            /* "raw-text", --raw-text: unsanitized text leaves the host */
+	uint32_t sample_rate; /* "sample-rate", --sample-rate N: 1 in N ops, 0 = off; default 0 */
+	double slow_threshold_s; /* "slow-threshold", --slow-threshold 100ms, default 0.1 s */
+	bool raw_text;		 /* "raw-text", --raw-text: unsanitized text leaves the host */
 	enum dbtap_capture_path capture; /* "capture", --capture auto|socket|syscall */
-	uint32_t max_series;      /* "max-series", default 10000: cardinality cap */
-	char *config_file;        /* --config FILE / DBTAP_CONFIG */
-	bool demo;                /* "demo", --demo: start the built-in demo PostgreSQL if none */
-	int verbose;              /* -v, repeatable */
+	uint32_t max_series;		 /* "max-series", default 10000: cardinality cap */
+	char *config_file;		 /* --config FILE / DBTAP_CONFIG */
+	int verbose;			 /* -v, repeatable */
 };
 
 /* Defaults into @cfg (which owns nothing yet). */
@@ -59,8 +58,8 @@ void dbtap_config_defaults(struct dbtap_config *cfg);
  * --version was printed to @out (the caller exits 0), or -EINVAL after writing one message
  * to @err naming the key (or flag) and the bad value (the caller exits 2).
  */
-int dbtap_config_parse(struct dbtap_config *cfg, int argc, char **argv, char **envp,
-		       FILE *out, FILE *err);
+int dbtap_config_parse(struct dbtap_config *cfg, int argc, char **argv, char **envp, FILE *out,
+		       FILE *err);
 
 /* Frees what dbtap_config_parse() allocated. Accepts NULL. */
 void dbtap_config_free(struct dbtap_config *cfg);

@@ -19,28 +19,28 @@
 #define DBTAP_MAX_LISTEN 16
 
 struct dbtap_listen {
-	bool unix_socket;   /* true: path holds the socket path */
-	int family;         /* AF_INET / AF_INET6 for TCP */
-	char address[64];   /* "127.0.0.1", "::", "0.0.0.0" */
+	bool unix_socket; /* true: path holds the socket path */
+	int family;	  /* AF_INET / AF_INET6 for TCP */
+	char address[64]; /* "127.0.0.1", "::", "0.0.0.0" */
 	uint16_t port;
-	char path[108];     /* unix socket path as the server sees it (its mount namespace) */
+	char path[108]; /* unix socket path as the server sees it (its mount namespace) */
 };
 
 struct dbtap_backend {
-	pid_t pid;         /* root PID namespace */
-	char user[64];     /* from the process title, "" unknown */
+	pid_t pid;	   /* root PID namespace */
+	char user[64];	   /* from the process title, "" unknown */
 	char database[64]; /* from the process title, "" unknown */
 };
 
 struct dbtap_instance {
 	enum dbtap_system system;
-	pid_t pid;              /* the main process, root PID namespace */
-	pid_t ns_pid;           /* the same process as its own PID namespace numbers it */
-	char exe[256];          /* executable path as seen inside the process's mount ns */
-	char version[64];       /* "15.18", "" when unknown */
-	char data_dir[256];     /* "" when unknown */
-	bool in_container;      /* other PID or mount namespace than dbtap's */
-	char container_id[80];  /* from /proc/PID/cgroup when it names one, else "" */
+	pid_t pid;	       /* the main process, root PID namespace */
+	pid_t ns_pid;	       /* the same process as its own PID namespace numbers it */
+	char exe[256];	       /* executable path as seen inside the process's mount ns */
+	char version[64];      /* "15.18", "" when unknown */
+	char data_dir[256];    /* "" when unknown */
+	bool in_container;     /* other PID or mount namespace than dbtap's */
+	char container_id[80]; /* from /proc/PID/cgroup when it names one, else "" */
 	struct dbtap_listen listen[DBTAP_MAX_LISTEN];
 	int n_listen;
 	struct dbtap_backend *backends; /* children serving clients (PostgreSQL) */
@@ -67,7 +67,7 @@ int dbtap_discover_pid(const char *proc_root, pid_t pid, struct dbtap_instance *
 /* Which system a process with this comm (task name) would serve, DBTAP_SYS_UNKNOWN if none. */
 enum dbtap_system dbtap_system_from_comm(const char *comm);
 
-void dbtap_instance_free(struct dbtap_instance *inst);     /* accepts NULL */
+void dbtap_instance_free(struct dbtap_instance *inst);	      /* accepts NULL */
 void dbtap_instance_list_free(struct dbtap_instance_list *l); /* accepts NULL */
 
 #endif /* DBTAP_DISCOVERY_H */

@@ -71,8 +71,8 @@ static const struct {
 	const char *comm;
 	enum dbtap_system sys;
 } server_comms[] = {
-	{ "postgres", DBTAP_SYS_POSTGRESQL },
-	{ "postmaster", DBTAP_SYS_POSTGRESQL },
+	{"postgres", DBTAP_SYS_POSTGRESQL},
+	{"postmaster", DBTAP_SYS_POSTGRESQL},
 };
 
 int dbtap_loader_start(struct dbtap_loader *l, const struct dbtap_config *cfg, char *err,
@@ -105,7 +105,7 @@ int dbtap_loader_start(struct dbtap_loader *l, const struct dbtap_config *cfg, c
 	skel->rodata->cfg_sample_rate = cfg->sample_rate;
 	skel->rodata->cfg_slow_ns = (uint64_t)(cfg->slow_threshold_s * 1e9);
 	bpf_map__set_max_entries(skel->maps.events, RINGBUF_BYTES);
-	bpf_object__for_each_program(prog, skel->obj) {
+	bpf_object__for_each_program (prog, skel->obj) {
 		const char *sec = bpf_program__section_name(prog);
 		bool is_sock = strncmp(sec, "tp_btf/sock_", 12) == 0;
 		bool is_sys = strncmp(sec, "tracepoint/syscalls/", 20) == 0;
@@ -115,8 +115,10 @@ int dbtap_loader_start(struct dbtap_loader *l, const struct dbtap_config *cfg, c
 	}
 	ret = capture_bpf__load(skel);
 	if (ret) {
-		snprintf(err, errlen, "loading the BPF programs: %s (DBTAP_LIBBPF_DEBUG=1 shows the "
-			 "verifier log)", strerror(-ret));
+		snprintf(err, errlen,
+			 "loading the BPF programs: %s (DBTAP_LIBBPF_DEBUG=1 shows the "
+			 "verifier log)",
+			 strerror(-ret));
 		goto fail;
 	}
 	skel->bss->epoch = 1; /* 0 is the zero template's epoch: see dbtap_agg_val */
@@ -164,8 +166,8 @@ int dbtap_loader_track(struct dbtap_loader *l, pid_t pid, pid_t instance, enum d
 	for (int tries = 0; tries < 8; tries++) {
 		uint64_t check = 0;
 
-		bpf_map__lookup_elem(l->skel->maps.tracked, &word, sizeof(word), &bits, sizeof(bits),
-				     0);
+		bpf_map__lookup_elem(l->skel->maps.tracked, &word, sizeof(word), &bits,
+				     sizeof(bits), 0);
 		bits |= 1ULL << (key & 63);
 		ret = bpf_map__update_elem(l->skel->maps.tracked, &word, sizeof(word), &bits,
 					   sizeof(bits), BPF_ANY);

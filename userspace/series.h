@@ -22,19 +22,19 @@ struct dbtap_status_count {
 /* One series: one instance x database x user x normalized query, for one interval. */
 struct dbtap_series {
 	/* identity */
-	const char *system;       /* db.system.name: "postgresql", ... */
-	uint32_t instance_pid;    /* process.pid of the instance's main process */
+	const char *system;	    /* db.system.name: "postgresql", ... */
+	uint32_t instance_pid;	    /* process.pid of the instance's main process */
 	const char *server_address; /* "127.0.0.1", "" when only a socket */
-	int server_port;          /* 0 when unknown or unix only */
-	const char *server_socket; /* unix socket path, "" when none */
-	const char *db_namespace; /* "" when not known yet */
-	const char *db_user;      /* "" when not known yet */
-	const char *operation;    /* db.operation.name: "SELECT" */
-	const char *collection;   /* db.collection.name: "pgbench_accounts", "" when none */
-	const char *summary;      /* db.query.summary */
-	const char *query_text;   /* sanitized (or raw when opted in), may be truncated */
-	uint64_t query_hash;      /* kernel fingerprint (first of the merged ones) */
-	bool text_known;          /* false: prepared before capture, or text not received yet */
+	int server_port;	    /* 0 when unknown or unix only */
+	const char *server_socket;  /* unix socket path, "" when none */
+	const char *db_namespace;   /* "" when not known yet */
+	const char *db_user;	    /* "" when not known yet */
+	const char *operation;	    /* db.operation.name: "SELECT" */
+	const char *collection;	    /* db.collection.name: "pgbench_accounts", "" when none */
+	const char *summary;	    /* db.query.summary */
+	const char *query_text;	    /* sanitized (or raw when opted in), may be truncated */
+	uint64_t query_hash;	    /* kernel fingerprint (first of the merged ones) */
+	bool text_known;	    /* false: prepared before capture, or text not received yet */
 
 	/* values for this interval (deltas) */
 	uint64_t count;
@@ -57,11 +57,11 @@ struct dbtap_prog_stat {
 /* The agent's own health for one interval ("kind": "dbtap.self"). */
 struct dbtap_self_stats {
 	uint64_t counters[DBTAP_CNT_MAX]; /* deltas; DBTAP_CNT_DROP_* are drops by cause */
-	uint64_t ringbuf_events;          /* records read from the ring buffer */
-	uint64_t series_dropped;          /* series folded away by the cardinality cap */
+	uint64_t ringbuf_events;	  /* records read from the ring buffer */
+	uint64_t series_dropped;	  /* series folded away by the cardinality cap */
 	const struct dbtap_prog_stat *progs;
 	size_t n_progs;
-	double cpu_s;       /* agent user+system CPU seconds this interval */
+	double cpu_s;	    /* agent user+system CPU seconds this interval */
 	double cpu_total_s; /* since start */
 	uint64_t rss_bytes;
 	const char *capture_path; /* "socket" or "syscall" */

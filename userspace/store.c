@@ -128,11 +128,11 @@ static void hm_free(struct hm *m, void (*free_val)(void *))
 /* ---- what the store keeps ---- */
 
 struct text_entry {
-	char *text;     /* normalized (sanitized unless raw) */
+	char *text; /* normalized (sanitized unless raw) */
 	char operation[SQL_OPERATION_MAX];
 	char collection[SQL_COLLECTION_MAX];
 	char summary[SQL_SUMMARY_MAX];
-	bool known;     /* false: a prepared statement's name stands in for its text */
+	bool known; /* false: a prepared statement's name stands in for its text */
 };
 
 struct instance_entry {
@@ -162,7 +162,7 @@ struct dbtap_store {
 	struct hm texts;     /* u64 query hash -> struct text_entry */
 	struct hm names;     /* u32 name id -> char * */
 	struct hm instances; /* u32 pid -> struct instance_entry */
-	struct hm prev;      /* struct dbtap_agg_key -> struct prev_entry */
+	struct hm prev;	     /* struct dbtap_agg_key -> struct prev_entry */
 	struct hm prev_errs; /* struct dbtap_err_key -> uint64_t * */
 	/* the current snapshot */
 	struct building *b;
@@ -170,7 +170,7 @@ struct dbtap_store {
 	struct dbtap_series *out;
 	struct hm groups;    /* group key string -> index + 1 */
 	struct hm key_group; /* struct dbtap_agg_key -> index + 1 */
-	char **strs;         /* strings owned by the current snapshot */
+	char **strs;	     /* strings owned by the current snapshot */
 	size_t nstrs, capstrs;
 	uint64_t series_dropped;
 };
@@ -291,7 +291,7 @@ void dbtap_store_add_startup(struct dbtap_store *st, const uint8_t *msg, size_t 
 void dbtap_store_add_text(struct dbtap_store *st, const struct dbtap_ev_text *ev)
 {
 	struct text_entry *t = calloc(1, sizeof(*t));
-	struct sql_normalized n = { 0 };
+	struct sql_normalized n = {0};
 	size_t len = ev->text_len < DBTAP_TEXT_MAX ? ev->text_len : DBTAP_TEXT_MAX;
 	void *old;
 
@@ -365,11 +365,11 @@ static struct building *group_for(struct dbtap_store *st, const struct dbtap_agg
 	int r;
 
 	if (t && t->known)
-		r = asprintf(&gkey, "%u/%u/%u/%u/%s", k->instance, k->db_id, k->user_id,
-			       k->system, t->text);
+		r = asprintf(&gkey, "%u/%u/%u/%u/%s", k->instance, k->db_id, k->user_id, k->system,
+			     t->text);
 	else
 		r = asprintf(&gkey, "%u/%u/%u/%u/#%016llx", k->instance, k->db_id, k->user_id,
-			       k->system, (unsigned long long)k->query_hash);
+			     k->system, (unsigned long long)k->query_hash);
 	if (r < 0)
 		return NULL;
 	idx = (uintptr_t)hm_get(&st->groups, gkey, strlen(gkey));

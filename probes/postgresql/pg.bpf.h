@@ -18,77 +18,87 @@
 #define DBTAP_PG_BPF_H
 
 /* Frontend (client) message types. */
-#define PG_MSG_QUERY 'Q'
-#define PG_MSG_PARSE 'P'
-#define PG_MSG_BIND 'B'
-#define PG_MSG_EXECUTE 'E'
-#define PG_MSG_SYNC 'S'
-#define PG_MSG_DESCRIBE 'D'
-#define PG_MSG_CLOSE 'C'
-#define PG_MSG_FLUSH 'H'
-#define PG_MSG_TERMINATE 'X'
-#define PG_MSG_COPY_DATA 'd'
-#define PG_MSG_COPY_DONE 'c'
-#define PG_MSG_COPY_FAIL 'f'
+#define PG_MSG_QUERY	     'Q'
+#define PG_MSG_PARSE	     'P'
+#define PG_MSG_BIND	     'B'
+#define PG_MSG_EXECUTE	     'E'
+#define PG_MSG_SYNC	     'S'
+#define PG_MSG_DESCRIBE	     'D'
+#define PG_MSG_CLOSE	     'C'
+#define PG_MSG_FLUSH	     'H'
+#define PG_MSG_TERMINATE     'X'
+#define PG_MSG_COPY_DATA     'd'
+#define PG_MSG_COPY_DONE     'c'
+#define PG_MSG_COPY_FAIL     'f'
 #define PG_MSG_FUNCTION_CALL 'F'
-#define PG_MSG_PASSWORD 'p'
+#define PG_MSG_PASSWORD	     'p'
 
 /* Backend (server) message types. */
-#define PG_MSG_COMMAND_COMPLETE 'C'
-#define PG_MSG_ERROR_RESPONSE 'E'
-#define PG_MSG_READY_FOR_QUERY 'Z'
-#define PG_MSG_EMPTY_QUERY 'I'
-#define PG_MSG_PORTAL_SUSPENDED 's'
-#define PG_MSG_ROW_DESCRIPTION 'T'
-#define PG_MSG_DATA_ROW 'D'
-#define PG_MSG_PARSE_COMPLETE '1'
-#define PG_MSG_BIND_COMPLETE '2'
-#define PG_MSG_CLOSE_COMPLETE '3'
-#define PG_MSG_NO_DATA 'n'
+#define PG_MSG_COMMAND_COMPLETE	     'C'
+#define PG_MSG_ERROR_RESPONSE	     'E'
+#define PG_MSG_READY_FOR_QUERY	     'Z'
+#define PG_MSG_EMPTY_QUERY	     'I'
+#define PG_MSG_PORTAL_SUSPENDED	     's'
+#define PG_MSG_ROW_DESCRIPTION	     'T'
+#define PG_MSG_DATA_ROW		     'D'
+#define PG_MSG_PARSE_COMPLETE	     '1'
+#define PG_MSG_BIND_COMPLETE	     '2'
+#define PG_MSG_CLOSE_COMPLETE	     '3'
+#define PG_MSG_NO_DATA		     'n'
 #define PG_MSG_PARAMETER_DESCRIPTION 't'
-#define PG_MSG_NOTICE 'N'
-#define PG_MSG_NOTIFICATION 'A'
-#define PG_MSG_PARAMETER_STATUS 'S'
-#define PG_MSG_BACKEND_KEY_DATA 'K'
-#define PG_MSG_AUTHENTICATION 'R'
-#define PG_MSG_COPY_IN 'G'
-#define PG_MSG_COPY_OUT 'H'
-#define PG_MSG_COPY_BOTH 'W'
-#define PG_MSG_FUNCTION_RESULT 'V'
-#define PG_MSG_NEGOTIATE_VERSION 'v'
+#define PG_MSG_NOTICE		     'N'
+#define PG_MSG_NOTIFICATION	     'A'
+#define PG_MSG_PARAMETER_STATUS	     'S'
+#define PG_MSG_BACKEND_KEY_DATA	     'K'
+#define PG_MSG_AUTHENTICATION	     'R'
+#define PG_MSG_COPY_IN		     'G'
+#define PG_MSG_COPY_OUT		     'H'
+#define PG_MSG_COPY_BOTH	     'W'
+#define PG_MSG_FUNCTION_RESULT	     'V'
+#define PG_MSG_NEGOTIATE_VERSION     'v'
 
 /* Untyped first messages: length, then a code. */
-#define PG_PROTOCOL_3_0 196608u        /* StartupMessage */
-#define PG_CODE_CANCEL 80877102u       /* CancelRequest */
-#define PG_CODE_SSL 80877103u          /* SSLRequest */
-#define PG_CODE_GSSENC 80877104u       /* GSSENCRequest */
-#define PG_MAX_STARTUP_PACKET 10000u   /* MAX_STARTUP_PACKET_LENGTH in the server */
-#define PG_SSL_ACCEPT 'S'              /* single-byte answers to SSLRequest/GSSENCRequest */
-#define PG_GSS_ACCEPT 'G'
-#define PG_ENC_REFUSE 'N'
-#define PG_CLOSE_STATEMENT 'S'         /* Close/Describe target kinds */
-#define PG_CLOSE_PORTAL 'P'
-#define PG_ERR_FIELD_SQLSTATE 'C'      /* ErrorResponse field code */
-#define PG_SQLSTATE_LEN 5
+#define PG_PROTOCOL_3_0	      196608u	/* StartupMessage */
+#define PG_CODE_CANCEL	      80877102u /* CancelRequest */
+#define PG_CODE_SSL	      80877103u /* SSLRequest */
+#define PG_CODE_GSSENC	      80877104u /* GSSENCRequest */
+#define PG_MAX_STARTUP_PACKET 10000u	/* MAX_STARTUP_PACKET_LENGTH in the server */
+#define PG_SSL_ACCEPT	      'S'	/* single-byte answers to SSLRequest/GSSENCRequest */
+#define PG_GSS_ACCEPT	      'G'
+#define PG_ENC_REFUSE	      'N'
+#define PG_CLOSE_STATEMENT    'S' /* Close/Describe target kinds */
+#define PG_CLOSE_PORTAL	      'P'
+#define PG_ERR_FIELD_SQLSTATE 'C' /* ErrorResponse field code */
+#define PG_SQLSTATE_LEN	      5
 
-#define PG_HDR_LEN 5            /* type byte + int32 length */
-#define PG_MAX_MSG_LEN (1u << 30)
+#define PG_HDR_LEN	      5 /* type byte + int32 length */
+#define PG_MAX_MSG_LEN	      (1u << 30)
 #define PG_MAX_MSGS_PER_CHUNK 1024 /* bpf_loop bound; more messages in one chunk: desync */
-#define PG_NAME_MAX 64          /* statement/portal name bytes hashed */
-#define PG_TAG_MAX 32           /* CommandComplete tag bytes examined */
-#define PG_ERR_SCAN_MAX 96      /* ErrorResponse bytes searched for the SQLSTATE field */
+#define PG_NAME_MAX	      64   /* statement/portal name bytes hashed */
+#define PG_TAG_MAX	      32   /* CommandComplete tag bytes examined */
+#define PG_ERR_SCAN_MAX	      96   /* ErrorResponse bytes searched for the SQLSTATE field */
 
 /* FNV-1a 32 of startup parameter names. */
-#define PG_KEY_HASH_USER 0x60785ef2u
+#define PG_KEY_HASH_USER     0x60785ef2u
 #define PG_KEY_HASH_DATABASE 0xa165ddb8u
 
 static __always_inline bool pg_frontend_type(__u8 t)
 {
 	switch (t) {
-	case PG_MSG_QUERY: case PG_MSG_PARSE: case PG_MSG_BIND: case PG_MSG_EXECUTE:
-	case PG_MSG_SYNC: case PG_MSG_DESCRIBE: case PG_MSG_CLOSE: case PG_MSG_FLUSH:
-	case PG_MSG_TERMINATE: case PG_MSG_COPY_DATA: case PG_MSG_COPY_DONE:
-	case PG_MSG_COPY_FAIL: case PG_MSG_FUNCTION_CALL: case PG_MSG_PASSWORD:
+	case PG_MSG_QUERY:
+	case PG_MSG_PARSE:
+	case PG_MSG_BIND:
+	case PG_MSG_EXECUTE:
+	case PG_MSG_SYNC:
+	case PG_MSG_DESCRIBE:
+	case PG_MSG_CLOSE:
+	case PG_MSG_FLUSH:
+	case PG_MSG_TERMINATE:
+	case PG_MSG_COPY_DATA:
+	case PG_MSG_COPY_DONE:
+	case PG_MSG_COPY_FAIL:
+	case PG_MSG_FUNCTION_CALL:
+	case PG_MSG_PASSWORD:
 		return true;
 	}
 	return false;
@@ -97,14 +107,30 @@ static __always_inline bool pg_frontend_type(__u8 t)
 static __always_inline bool pg_backend_type(__u8 t)
 {
 	switch (t) {
-	case PG_MSG_COMMAND_COMPLETE: case PG_MSG_ERROR_RESPONSE: case PG_MSG_READY_FOR_QUERY:
-	case PG_MSG_EMPTY_QUERY: case PG_MSG_PORTAL_SUSPENDED: case PG_MSG_ROW_DESCRIPTION:
-	case PG_MSG_DATA_ROW: case PG_MSG_PARSE_COMPLETE: case PG_MSG_BIND_COMPLETE:
-	case PG_MSG_CLOSE_COMPLETE: case PG_MSG_NO_DATA: case PG_MSG_PARAMETER_DESCRIPTION:
-	case PG_MSG_NOTICE: case PG_MSG_NOTIFICATION: case PG_MSG_PARAMETER_STATUS:
-	case PG_MSG_BACKEND_KEY_DATA: case PG_MSG_AUTHENTICATION: case PG_MSG_COPY_IN:
-	case PG_MSG_COPY_OUT: case PG_MSG_COPY_BOTH: case PG_MSG_FUNCTION_RESULT:
-	case PG_MSG_NEGOTIATE_VERSION: case PG_MSG_COPY_DATA: case PG_MSG_COPY_DONE:
+	case PG_MSG_COMMAND_COMPLETE:
+	case PG_MSG_ERROR_RESPONSE:
+	case PG_MSG_READY_FOR_QUERY:
+	case PG_MSG_EMPTY_QUERY:
+	case PG_MSG_PORTAL_SUSPENDED:
+	case PG_MSG_ROW_DESCRIPTION:
+	case PG_MSG_DATA_ROW:
+	case PG_MSG_PARSE_COMPLETE:
+	case PG_MSG_BIND_COMPLETE:
+	case PG_MSG_CLOSE_COMPLETE:
+	case PG_MSG_NO_DATA:
+	case PG_MSG_PARAMETER_DESCRIPTION:
+	case PG_MSG_NOTICE:
+	case PG_MSG_NOTIFICATION:
+	case PG_MSG_PARAMETER_STATUS:
+	case PG_MSG_BACKEND_KEY_DATA:
+	case PG_MSG_AUTHENTICATION:
+	case PG_MSG_COPY_IN:
+	case PG_MSG_COPY_OUT:
+	case PG_MSG_COPY_BOTH:
+	case PG_MSG_FUNCTION_RESULT:
+	case PG_MSG_NEGOTIATE_VERSION:
+	case PG_MSG_COPY_DATA:
+	case PG_MSG_COPY_DONE:
 		return true;
 	}
 	return false;
@@ -133,11 +159,11 @@ struct scan {
 	struct scratch *s;
 	__u32 off;
 	__u32 end;
-	__u32 hash; /* cstr: FNV-1a 32 */
-	__u32 len;  /* cstr: bytes before the NUL; fp: bytes fingerprinted */
-	__u32 at;   /* err: offset of the SQLSTATE value */
-	__u64 rows; /* tag: the last number */
-	__u8 done;  /* cstr: NUL found */
+	__u32 hash;	  /* cstr: FNV-1a 32 */
+	__u32 len;	  /* cstr: bytes before the NUL; fp: bytes fingerprinted */
+	__u32 at;	  /* err: offset of the SQLSTATE value */
+	__u64 rows;	  /* tag: the last number */
+	__u8 done;	  /* cstr: NUL found */
 	__u8 field_start; /* err: next byte is a field code */
 };
 
@@ -158,10 +184,9 @@ static long pg_fp_cb(__u64 i, void *arg)
 }
 
 /* Fingerprint of the NUL-terminated SQL at [off, end) of the scratch; its length in @ret_len. */
-static __always_inline __u64 pg_fingerprint(struct scratch *s, __u32 off, __u32 end,
-					    __u32 *ret_len)
+static __always_inline __u64 pg_fingerprint(struct scratch *s, __u32 off, __u32 end, __u32 *ret_len)
 {
-	struct scan w = { .s = s, .off = off, .end = end };
+	struct scan w = {.s = s, .off = off, .end = end};
 	__u32 n = end > off ? end - off : 0;
 
 	sql_fp_init(&s->fp, SQL_FP_POSTGRESQL);
@@ -195,7 +220,7 @@ static long pg_cstr_cb(__u64 i, void *arg)
 static __always_inline int pg_cstr(struct scratch *s, __u32 off, __u32 end, __u32 *ret_hash,
 				   __u32 *ret_len)
 {
-	struct scan w = { .s = s, .off = off, .end = end, .hash = DBTAP_FNV32_OFFSET };
+	struct scan w = {.s = s, .off = off, .end = end, .hash = DBTAP_FNV32_OFFSET};
 
 	bpf_loop(PG_NAME_MAX + 1, pg_cstr_cb, &w, 0);
 	if (!w.done)
@@ -226,7 +251,7 @@ static long pg_tag_cb(__u64 i, void *arg)
 /* Rows from a CommandComplete tag: the number after the last space ("INSERT 0 5" -> 5). */
 static __always_inline __u64 pg_tag_rows(struct scratch *s, __u32 body, __u32 end)
 {
-	struct scan w = { .s = s, .off = body, .end = end };
+	struct scan w = {.s = s, .off = body, .end = end};
 
 	bpf_loop(PG_TAG_MAX, pg_tag_cb, &w, 0);
 	return w.rows;
@@ -258,7 +283,7 @@ static long pg_err_cb(__u64 i, void *arg)
 /* SQLSTATE of an ErrorResponse into s->ch.done.status ("?????" when not found). */
 static __always_inline void pg_sqlstate(struct scratch *s, __u32 body, __u32 end)
 {
-	struct scan w = { .s = s, .off = body, .end = end, .field_start = 1 };
+	struct scan w = {.s = s, .off = body, .end = end, .field_start = 1};
 	char *status = s->ch.done.status;
 
 	__builtin_memset(status, 0, DBTAP_STATUS_LEN);
@@ -346,7 +371,7 @@ static __always_inline void pg_request(struct scratch *s, struct conn_state *c, 
 				       __u32 body, __u32 body_end)
 {
 	__u32 end = body_end < s->ch.avail ? body_end : s->ch.avail;
-	struct stmt_key k = { .sk = c->sk };
+	struct stmt_key k = {.sk = c->sk};
 	__u32 name_hash = 0, name_len = 0, portal_hash = 0, portal_len = 0;
 	struct stmt_val v = {}, *sv;
 	__u16 flags = DBTAP_AGG_F_EXTENDED;
@@ -473,7 +498,8 @@ static __always_inline void pg_response(struct scratch *s, struct conn_state *c,
 			return;
 		if (o->kind == PG_OP_SIMPLE) {
 			if (!c->cur_err)
-				__builtin_memcpy(c->cur_status, s->ch.done.status, DBTAP_STATUS_LEN);
+				__builtin_memcpy(c->cur_status, s->ch.done.status,
+						 DBTAP_STATUS_LEN);
 			c->cur_err = 1;
 		} else if (o->kind == PG_OP_EXEC) {
 			pg_finish(s, c, o, true, 0);
@@ -544,8 +570,7 @@ struct frame_walk {
 };
 
 /* Read the 5-byte header at @pos (scratch, or user memory past the scratch). */
-static __always_inline int pg_header(struct scratch *s, __u32 pos, __u8 *ret_type,
-				     __u32 *ret_len)
+static __always_inline int pg_header(struct scratch *s, __u32 pos, __u8 *ret_type, __u32 *ret_len)
 {
 	__u8 h[PG_HDR_LEN];
 
@@ -610,7 +635,7 @@ static long pg_frame_cb(__u64 i, void *arg)
 static __always_inline void pg_frame(struct scratch *s, struct conn_state *c)
 {
 	struct frame_state *fs = s->ch.dir == IO_RECV ? &c->req : &c->resp;
-	struct frame_walk w = { .s = s, .fs = fs };
+	struct frame_walk w = {.s = s, .fs = fs};
 
 	if (fs->skip) {
 		__u32 n = fs->skip < s->ch.total - s->ch.pos ? fs->skip : s->ch.total - s->ch.pos;
@@ -715,9 +740,10 @@ static __always_inline void pg_start(struct scratch *s, struct conn_state *c)
 		code = sb_be32(s, 4);
 		if (len >= 8 && len <= PG_MAX_STARTUP_PACKET) {
 			if (code == PG_PROTOCOL_3_0) {
-				struct startup_walk w = { .s = s, .off = 8,
-							  .end = len < avail ? len : avail,
-							  .key_hash = DBTAP_FNV32_OFFSET };
+				struct startup_walk w = {.s = s,
+							 .off = 8,
+							 .end = len < avail ? len : avail,
+							 .key_hash = DBTAP_FNV32_OFFSET};
 
 				bpf_loop(PG_MAX_STARTUP_PACKET, pg_startup_cb, &w, 0);
 				c->user_id = w.user_id;

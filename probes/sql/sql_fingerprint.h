@@ -24,61 +24,61 @@ enum sql_fp_dialect {
 
 /* Lexer states. */
 enum sql_fp_state {
-	FPS_NONE = 0,      /* between tokens */
-	FPS_WORD,          /* inside an unquoted word */
-	FPS_NUMBER,        /* inside a numeric literal */
-	FPS_NUMBER_EXP,    /* just after the e/E of an exponent */
-	FPS_HEX,           /* after 0x */
-	FPS_ZERO,          /* a number that so far is "0" (may become 0x) */
-	FPS_DOT,           /* a '.' that may start a number (.5) */
-	FPS_STRING,        /* inside '...' (or "..." in MySQL) */
+	FPS_NONE = 0,	   /* between tokens */
+	FPS_WORD,	   /* inside an unquoted word */
+	FPS_NUMBER,	   /* inside a numeric literal */
+	FPS_NUMBER_EXP,	   /* just after the e/E of an exponent */
+	FPS_HEX,	   /* after 0x */
+	FPS_ZERO,	   /* a number that so far is "0" (may become 0x) */
+	FPS_DOT,	   /* a '.' that may start a number (.5) */
+	FPS_STRING,	   /* inside '...' (or "..." in MySQL) */
 	FPS_STRING_QUOTE,  /* saw the closing quote: '' continues the string */
-	FPS_STRING_ESC,    /* after a backslash in an escaping string */
-	FPS_QIDENT,        /* inside "..." (PostgreSQL) or `...` (MySQL) */
+	FPS_STRING_ESC,	   /* after a backslash in an escaping string */
+	FPS_QIDENT,	   /* inside "..." (PostgreSQL) or `...` (MySQL) */
 	FPS_QIDENT_QUOTE,  /* saw the closing quote: doubled quote continues */
-	FPS_MINUS,         /* a '-' that may start a -- comment */
+	FPS_MINUS,	   /* a '-' that may start a -- comment */
 	FPS_LINE_COMMENT,  /* -- or # to end of line */
-	FPS_SLASH,         /* a '/' that may start a block comment */
+	FPS_SLASH,	   /* a '/' that may start a block comment */
 	FPS_BLOCK_COMMENT, /* inside / * ... * / (nesting counted) */
-	FPS_BLOCK_STAR,    /* a '*' inside a block comment */
+	FPS_BLOCK_STAR,	   /* a '*' inside a block comment */
 	FPS_BLOCK_SLASH,   /* a '/' inside a block comment (may nest) */
-	FPS_DOLLAR,        /* after '$': parameter, $$ or $tag$ */
-	FPS_PARAM,         /* $digits */
-	FPS_DOLLAR_TAG,    /* inside the tag of $tag$ */
+	FPS_DOLLAR,	   /* after '$': parameter, $$ or $tag$ */
+	FPS_PARAM,	   /* $digits */
+	FPS_DOLLAR_TAG,	   /* inside the tag of $tag$ */
 	FPS_DOLLAR_BODY,   /* inside a dollar-quoted body */
-	FPS_DOLLAR_END,    /* matching the closing $tag$ */
-	FPS_U_AMP,         /* saw the word U and '&': U&'...' follows? */
+	FPS_DOLLAR_END,	   /* matching the closing $tag$ */
+	FPS_U_AMP,	   /* saw the word U and '&': U&'...' follows? */
 };
 
 /* Kinds of the last token hashed, for IN-list collapsing. */
 enum sql_fp_last {
 	FPL_NONE = 0,
 	FPL_WORD,
-	FPL_WORD_IN,  /* the keyword IN */
+	FPL_WORD_IN, /* the keyword IN */
 	FPL_LITERAL,
 	FPL_OTHER,
 };
 
 #define SQL_FP_TAG_MAX 16
-#define SQL_FP_SEP 0x1f /* separator hashed after every word/literal/identifier token */
+#define SQL_FP_SEP     0x1f /* separator hashed after every word/literal/identifier token */
 
 struct sql_fp {
-	__u64 hash;      /* running FNV-1a 64 over the canonical token stream */
+	__u64 hash;	 /* running FNV-1a 64 over the canonical token stream */
 	__u64 word_hash; /* FNV-1a 64 of the current word, lowercased */
 	__u32 word_len;
-	__u8 state;      /* enum sql_fp_state */
-	__u8 last;       /* enum sql_fp_last */
-	__u8 dialect;    /* enum sql_fp_dialect */
-	__u8 quote;      /* the quote char of the current string or identifier */
-	__u8 escapes;    /* current string honours backslash escapes */
-	__u8 depth;      /* parenthesis depth (saturating) */
-	__u8 in_list;    /* depth of the IN list being collapsed, 0 = none */
+	__u8 state;	    /* enum sql_fp_state */
+	__u8 last;	    /* enum sql_fp_last */
+	__u8 dialect;	    /* enum sql_fp_dialect */
+	__u8 quote;	    /* the quote char of the current string or identifier */
+	__u8 escapes;	    /* current string honours backslash escapes */
+	__u8 depth;	    /* parenthesis depth (saturating) */
+	__u8 in_list;	    /* depth of the IN list being collapsed, 0 = none */
 	__u8 pending_comma; /* a ',' inside an IN list, not hashed yet */
 	__u8 comment_depth;
-	__u8 tag_len;    /* dollar-quote tag length, 0xff = tag too long (matches nothing) */
-	__u8 tag_match;  /* bytes of "tag$" matched so far at FPS_DOLLAR_END */
+	__u8 tag_len;	 /* dollar-quote tag length, 0xff = tag too long (matches nothing) */
+	__u8 tag_match;	 /* bytes of "tag$" matched so far at FPS_DOLLAR_END */
 	__u8 first_char; /* first char of the current word, lowercased */
-	__u8 last_char;  /* the last punctuation hashed (for unary minus) */
+	__u8 last_char;	 /* the last punctuation hashed (for unary minus) */
 	__u8 tag[SQL_FP_TAG_MAX];
 };
 
@@ -118,8 +118,8 @@ static __always_inline __u8 sql_fp_lower(__u8 c)
 }
 
 /* FNV-1a 64 of lowercase ASCII words, for the keyword checks below. */
-#define SQL_FP_HASH_IN 0x08b73807b55c4bbeULL    /* "in" */
-#define SQL_FP_HASH_TRUE 0x5b5c98ef514dbfa5ULL  /* "true" */
+#define SQL_FP_HASH_IN	  0x08b73807b55c4bbeULL /* "in" */
+#define SQL_FP_HASH_TRUE  0x5b5c98ef514dbfa5ULL /* "true" */
 #define SQL_FP_HASH_FALSE 0xb5fae2c14238b978ULL /* "false" */
 
 static __always_inline void sql_fp_init(struct sql_fp *fp, enum sql_fp_dialect dialect)
@@ -164,8 +164,9 @@ static __always_inline void sql_fp_end_word(struct sql_fp *fp)
 	    (fp->word_len == 5 && fp->word_hash == SQL_FP_HASH_FALSE)) {
 		sql_fp_literal(fp);
 	} else {
-		sql_fp_other(fp, (fp->word_len == 2 && fp->word_hash == SQL_FP_HASH_IN) ?
-					 FPL_WORD_IN : FPL_WORD);
+		sql_fp_other(fp, (fp->word_len == 2 && fp->word_hash == SQL_FP_HASH_IN)
+					 ? FPL_WORD_IN
+					 : FPL_WORD);
 		/* mix the whole word hash in 8 byte-steps: cheap and order-sensitive */
 		fp->hash = sql_fp_mix(fp->hash, (__u8)fp->word_hash);
 		fp->hash = sql_fp_mix(fp->hash, (__u8)(fp->word_hash >> 8));

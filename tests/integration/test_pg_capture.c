@@ -285,23 +285,20 @@ static void check_self(const cJSON *line, const char *capture)
 	item = get(line, "counters");
 	assert_true(cJSON_IsObject(item));
 	int_at(item, "undecodable");
-	cJSON_ArrayForEach(prog, item)
-	{
+	cJSON_ArrayForEach (prog, item) {
 		assert_true(cJSON_IsNumber(prog) && prog->valuedouble >= 0);
 	}
 	item = get(line, "drops");
 	assert_true(cJSON_IsObject(item));
 	int_at(item, "sample_ringbuf");
-	cJSON_ArrayForEach(prog, item)
-	{
+	cJSON_ArrayForEach (prog, item) {
 		assert_true(cJSON_IsNumber(prog) && prog->valuedouble >= 0);
 	}
 
 	item = get(line, "bpf_programs");
 	assert_true(cJSON_IsArray(item));
 	assert_true(cJSON_GetArraySize(item) > 0);
-	cJSON_ArrayForEach(prog, item)
-	{
+	cJSON_ArrayForEach (prog, item) {
 		assert_non_null(testutil_json_string(prog, "name"));
 		assert_true(int_at(prog, "run_cnt") >= 0);
 		assert_true(int_at(prog, "run_time_ns") >= 0);
@@ -317,8 +314,7 @@ static int check_interval_structure(const cJSON *lines, const char *capture)
 	double prev_end = 0;
 	int intervals = 0;
 
-	cJSON_ArrayForEach(line, lines)
-	{
+	cJSON_ArrayForEach (line, lines) {
 		const char *kind = testutil_json_string(line, "kind") ?: "";
 
 		if (!strcmp(kind, "dbtap.series")) {
@@ -507,8 +503,7 @@ static void test_select_literals(void **state)
 	}
 	lines = stop_agent(f, 0);
 
-	cJSON_ArrayForEach(line, lines)
-	{
+	cJSON_ArrayForEach (line, lines) {
 		const char *kind = testutil_json_string(line, "kind") ?: "";
 
 		if (strcmp(kind, "dbtap.series"))
@@ -675,8 +670,7 @@ static void test_latency_percentiles(void **state)
 			 "<= %.3f s",
 			 SLEEP_ATTEMPTS, SLEEP_S, SLEEP_S + SLEEP_TOLERANCE_S);
 
-	cJSON_ArrayForEach(line, lines)
-	{
+	cJSON_ArrayForEach (line, lines) {
 		const char *text = testutil_json_string(line, "db.query.text");
 
 		if (!text || strcmp(text, "SELECT pg_sleep(?)"))
@@ -722,8 +716,7 @@ static void test_errors(void **state)
 	expect_u64(agent_sum_series(lines, "error_codes.42P01",
 				    MATCH("db.collection.name", "no_such_table")),
 		   FAILING_QUERIES, "error_codes 42P01");
-	cJSON_ArrayForEach(line, lines)
-	{
+	cJSON_ArrayForEach (line, lines) {
 		const char *coll = testutil_json_string(line, "db.collection.name");
 		const cJSON *codes, *code;
 
@@ -732,8 +725,7 @@ static void test_errors(void **state)
 		assert_string_at(line, "db.operation.name", "SELECT");
 		assert_string_at(line, "db.query.text", "SELECT * FROM no_such_table");
 		codes = get(line, "error_codes");
-		cJSON_ArrayForEach(code, codes)
-		{
+		cJSON_ArrayForEach (code, codes) {
 			assert_string_equal(code->string, "42P01");
 		}
 	}
@@ -968,8 +960,7 @@ static void test_restart_under_load(void **state)
 
 	/* dbtap programs of other agents already on this machine are not ours to judge */
 	progs = bpftool_show("prog");
-	cJSON_ArrayForEach(prog, progs)
-	{
+	cJSON_ArrayForEach (prog, progs) {
 		if (has_dbtap_name(prog))
 			id_set_add(before, int_at(prog, "id"));
 	}
@@ -985,8 +976,7 @@ static void test_restart_under_load(void **state)
 			fail_msg("agent round %d holds no BPF program fd", round);
 		/* Its programs carry the prefix the leak check below looks for. */
 		progs = bpftool_show("prog");
-		cJSON_ArrayForEach(prog, progs)
-		{
+		cJSON_ArrayForEach (prog, progs) {
 			if (id_set_has(ours, int_at(prog, "id")) && !has_dbtap_name(prog))
 				fail_msg("BPF program \"%s\" does not start with \"%s\"",
 					 testutil_json_string(prog, "name") ?: "?",
@@ -1003,8 +993,7 @@ static void test_restart_under_load(void **state)
 
 	collect_held_prog_ids(held);
 	progs = bpftool_show("prog");
-	cJSON_ArrayForEach(prog, progs)
-	{
+	cJSON_ArrayForEach (prog, progs) {
 		uint32_t id = int_at(prog, "id");
 
 		if (id_set_has(ours, id))
@@ -1017,8 +1006,7 @@ static void test_restart_under_load(void **state)
 	}
 	cJSON_Delete(progs);
 	links = bpftool_show("link");
-	cJSON_ArrayForEach(link, links)
-	{
+	cJSON_ArrayForEach (link, links) {
 		int64_t prog_id = 0;
 
 		testutil_json_int(link, "prog_id", &prog_id);

@@ -255,8 +255,7 @@ uint64_t agent_sum_series(cJSON *lines, const char *field, const char *const *ma
 	uint64_t sum = 0;
 	cJSON *line;
 
-	cJSON_ArrayForEach(line, lines)
-	{
+	cJSON_ArrayForEach (line, lines) {
 		if (series_matches(line, match))
 			sum += int_or_zero(line, field);
 	}
@@ -268,8 +267,7 @@ unsigned int agent_count_series(cJSON *lines, const char *const *match)
 	unsigned int n = 0;
 	cJSON *line;
 
-	cJSON_ArrayForEach(line, lines)
-	{
+	cJSON_ArrayForEach (line, lines) {
 		if (series_matches(line, match))
 			n++;
 	}
@@ -281,8 +279,7 @@ uint64_t agent_sum_self(cJSON *lines, const char *path)
 	uint64_t sum = 0;
 	cJSON *line;
 
-	cJSON_ArrayForEach(line, lines)
-	{
+	cJSON_ArrayForEach (line, lines) {
 		if (has_kind(line, "dbtap.self"))
 			sum += int_or_zero(line, path);
 	}

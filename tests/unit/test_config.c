@@ -89,7 +89,7 @@ static const char *capture_name(enum dbtap_capture_path c)
 }
 
 /* Every field of @cfg as "name=value", one per row of @rows (each DUMP_MAX bytes). */
-#define N_FIELDS 14
+#define N_FIELDS 13
 static void dump_fields(const struct dbtap_config *cfg, char rows[N_FIELDS][DUMP_MAX])
 {
 	size_t used = 0;
@@ -114,7 +114,6 @@ static void dump_fields(const struct dbtap_config *cfg, char rows[N_FIELDS][DUMP
 	snprintf(rows[r++], DUMP_MAX, "max_series=%u", cfg->max_series);
 	snprintf(rows[r++], DUMP_MAX, "config_file=%s",
 		 cfg->config_file ? cfg->config_file : "(null)");
-	snprintf(rows[r++], DUMP_MAX, "demo=%s", cfg->demo ? "true" : "false");
 	snprintf(rows[r++], DUMP_MAX, "verbose=%d", cfg->verbose);
 	assert_int_equal(r, N_FIELDS);
 }
@@ -271,7 +270,6 @@ static void test_defaults(void **state)
 	assert_int_equal(cfg.capture, DBTAP_CAPTURE_AUTO);
 	assert_int_equal(cfg.max_series, 10000);
 	assert_null(cfg.config_file);
-	assert_false(cfg.demo);
 	assert_int_equal(cfg.verbose, 0);
 	dbtap_config_free(&cfg);
 	dbtap_config_free(NULL);
@@ -335,6 +333,7 @@ static void test_flags(void **state)
 		{ "--raw-text", ARGS("--raw-text"), { NULL }, NULL, "raw_text=true" },
 		{ "--raw-text=yes", ARGS("--raw-text=yes"), { NULL }, NULL, "raw_text=true" },
 		{ "--raw-text=off", ARGS("--raw-text", "--raw-text=off"), { NULL }, NULL, "" },
+		{ "--raw-text=ON", ARGS("--raw-text=ON"), { NULL }, NULL, "raw_text=true" },
 		{ "--capture socket", ARGS("--capture", "socket"), { NULL }, NULL,
 		  "capture=socket" },
 		{ "--capture syscall", ARGS("--capture=syscall"), { NULL }, NULL,
@@ -342,8 +341,6 @@ static void test_flags(void **state)
 		{ "--capture auto", ARGS("--capture", "syscall", "--capture", "auto"), { NULL },
 		  NULL, "" },
 		{ "--max-series", ARGS("--max-series", "1"), { NULL }, NULL, "max_series=1" },
-		{ "--demo", ARGS("--demo"), { NULL }, NULL, "demo=true" },
-		{ "--demo=ON", ARGS("--demo=ON"), { NULL }, NULL, "demo=true" },
 		{ "--verbose", ARGS("--verbose", "3"), { NULL }, NULL, "verbose=3" },
 		{ "-v", ARGS("-v"), { NULL }, NULL, "verbose=1" },
 		{ "-vv -v", ARGS("-vv", "-v"), { NULL }, NULL, "verbose=3" },
@@ -356,11 +353,11 @@ static void test_flags(void **state)
 		  ARGS("--interval", "10s", "--duration=1m30s", "--output", "json",
 		       "--output-file", "out.json", "--pid", "10,20", "--sample-rate", "8",
 		       "--slow-threshold", "250ms", "--raw-text", "--capture", "socket",
-		       "--max-series", "500", "--demo", "-v"),
+		       "--max-series", "500", "-v"),
 		  { NULL }, NULL,
 		  "interval=10 duration=90 output=json output_file=out.json pids=10,20 "
 		  "sample_rate=8 slow_threshold=0.25 raw_text=true capture=socket max_series=500 "
-		  "demo=true verbose=1" },
+		  "verbose=1" },
 	};
 	/* clang-format on */
 
@@ -402,19 +399,21 @@ static void test_yaml_keys(void **state)
 		  "raw_text=true config_file={cfg}" },
 		{ "raw-text True", { NULL }, ENV("DBTAP_CONFIG={cfg}"), "raw-text: True\n",
 		  "raw_text=true config_file={cfg}" },
+		{ "raw-text on", { NULL }, ENV("DBTAP_CONFIG={cfg}"), "raw-text: on\n",
+		  "raw_text=true config_file={cfg}" },
+		{ "raw-text no", { NULL }, ENV("DBTAP_CONFIG={cfg}"), "raw-text: no\n",
+		  "config_file={cfg}" },
 		{ "capture", { NULL }, ENV("DBTAP_CONFIG={cfg}"), "capture: syscall\n",
 		  "capture=syscall config_file={cfg}" },
 		{ "max-series", { NULL }, ENV("DBTAP_CONFIG={cfg}"), "max-series: 500\n",
 		  "max_series=500 config_file={cfg}" },
-		{ "demo", { NULL }, ENV("DBTAP_CONFIG={cfg}"), "demo: on\n",
-		  "config_file={cfg} demo=true" },
 		{ "verbose", { NULL }, ENV("DBTAP_CONFIG={cfg}"), "verbose: 2\n",
 		  "config_file={cfg} verbose=2" },
 		{ "empty file", { NULL }, ENV("DBTAP_CONFIG={cfg}"), "", "config_file={cfg}" },
 		{ "comments only", { NULL }, ENV("DBTAP_CONFIG={cfg}"), "# nothing\n\n",
 		  "config_file={cfg}" },
-		{ "document markers", { NULL }, ENV("DBTAP_CONFIG={cfg}"), "---\ndemo: true\n...\n",
-		  "config_file={cfg} demo=true" },
+		{ "document markers", { NULL }, ENV("DBTAP_CONFIG={cfg}"),
+		  "---\nraw-text: true\n...\n", "raw_text=true config_file={cfg}" },
 		{ "full file", { NULL }, ENV("DBTAP_CONFIG={cfg}"),
 		  "# dbtap settings\n"
 		  "interval: 10s\n"
@@ -427,7 +426,6 @@ static void test_yaml_keys(void **state)
 		  "raw-text: false\n"
 		  "capture: socket\n"
 		  "max-series: 2000\n"
-		  "demo: no\n"
 		  "verbose: 1\n",
 		  "interval=10 output=table output_file=/tmp/dbtap.out pids=100,200 "
 		  "sample_rate=1000 slow_threshold=0.05 capture=socket max_series=2000 "
@@ -456,9 +454,10 @@ static void test_env(void **state)
 		{ "DBTAP_SLOW_THRESHOLD", { NULL }, ENV("DBTAP_SLOW_THRESHOLD=2s"), NULL,
 		  "slow_threshold=2" },
 		{ "DBTAP_RAW_TEXT", { NULL }, ENV("DBTAP_RAW_TEXT=1"), NULL, "raw_text=true" },
+		{ "DBTAP_RAW_TEXT true", { NULL }, ENV("DBTAP_RAW_TEXT=true"), NULL,
+		  "raw_text=true" },
 		{ "DBTAP_CAPTURE", { NULL }, ENV("DBTAP_CAPTURE=socket"), NULL, "capture=socket" },
 		{ "DBTAP_MAX_SERIES", { NULL }, ENV("DBTAP_MAX_SERIES=99"), NULL, "max_series=99" },
-		{ "DBTAP_DEMO", { NULL }, ENV("DBTAP_DEMO=true"), NULL, "demo=true" },
 		{ "DBTAP_VERBOSE", { NULL }, ENV("DBTAP_VERBOSE=4"), NULL, "verbose=4" },
 		{ "DBTAP_CONFIG", { NULL }, ENV("DBTAP_CONFIG={cfg}"), "verbose: 1\n",
 		  "config_file={cfg} verbose=1" },
@@ -486,9 +485,9 @@ static void test_precedence(void **state)
 		  ENV("DBTAP_INTERVAL=3s"), "interval: 2s\n", "interval=4 config_file={cfg}" },
 		{ "each layer keeps the keys the others leave",
 		  ARGS("--config", "{cfg}", "--output", "table"),
-		  ENV("DBTAP_OUTPUT=json", "DBTAP_DEMO=yes"),
-		  "output: json\nmax-series: 7\ndemo: false\n",
-		  "output=table max_series=7 config_file={cfg} demo=true" },
+		  ENV("DBTAP_OUTPUT=json", "DBTAP_RAW_TEXT=yes"),
+		  "output: json\nmax-series: 7\nraw-text: false\n",
+		  "output=table raw_text=true max_series=7 config_file={cfg}" },
 		{ "env PIDs replace file PIDs", ARGS("--config", "{cfg}"), ENV("DBTAP_PID=3"),
 		  "pid: [1, 2]\n", "pids=3 config_file={cfg}" },
 		{ "flag PIDs replace env PIDs", ARGS("--pid", "4", "--pid", "5"),
@@ -502,10 +501,10 @@ static void test_precedence(void **state)
 		{ "flag - over file path", ARGS("--output-file", "-"), ENV("DBTAP_CONFIG={cfg}"),
 		  "output-file: /tmp/x\n", "config_file={cfg}" },
 		{ "--config over DBTAP_CONFIG", ARGS("--config", "{cfg}"),
-		  ENV("DBTAP_CONFIG=/nonexistent/dbtap.yaml"), "demo: true\n",
-		  "config_file={cfg} demo=true" },
+		  ENV("DBTAP_CONFIG=/nonexistent/dbtap.yaml"), "raw-text: true\n",
+		  "raw_text=true config_file={cfg}" },
 		{ "last --config wins", ARGS("--config", "/nonexistent/a.yaml", "--config", "{cfg}"),
-		  { NULL }, "demo: true\n", "config_file={cfg} demo=true" },
+		  { NULL }, "raw-text: true\n", "raw_text=true config_file={cfg}" },
 	};
 	/* clang-format on */
 
@@ -551,7 +550,7 @@ static void test_flag_errors(void **state)
 		  "dbtap: --help: takes no value" },
 		{ "stray argument", ARGS("foo"), { NULL }, NULL,
 		  "dbtap: unexpected argument \"foo\"" },
-		{ "list not first", ARGS("--demo", "list"), { NULL }, NULL,
+		{ "list not first", ARGS("--raw-text", "list"), { NULL }, NULL,
 		  "dbtap: unexpected argument \"list\" (the subcommand goes first)" },
 		{ "boolean value without =", ARGS("--raw-text", "false"), { NULL }, NULL,
 		  "dbtap: unexpected argument \"false\" (write --raw-text=false)" },
@@ -559,9 +558,9 @@ static void test_flag_errors(void **state)
 		  "dbtap: --output: invalid value \"xml\" (expected table or json)" },
 		{ "bad capture", ARGS("--capture=ebpf"), { NULL }, NULL,
 		  "dbtap: --capture: invalid value \"ebpf\" (expected auto, socket or syscall)" },
-		{ "bad boolean", ARGS("--demo=maybe"), { NULL }, NULL,
-		  "dbtap: --demo: invalid boolean \"maybe\" (expected true/false, yes/no, on/off "
-		  "or 1/0)" },
+		{ "bad boolean", ARGS("--raw-text=maybe"), { NULL }, NULL,
+		  "dbtap: --raw-text: invalid boolean \"maybe\" (expected true/false, yes/no, "
+		  "on/off or 1/0)" },
 		{ "bad PID", ARGS("--pid", "abc"), { NULL }, NULL, "dbtap: --pid: invalid PID \"abc\"" },
 		{ "PID zero", ARGS("--pid", "0"), { NULL }, NULL,
 		  "dbtap: --pid: invalid PID \"0\" (must be 1 to 4194304)" },
@@ -646,7 +645,8 @@ static void test_yaml_errors(void **state)
 		  "dbtap: config {cfg}:1: unknown key \"colour\"" },
 		{ "config is no YAML key", ARGS("--config", "{cfg}"), { NULL }, "config: x.yaml\n",
 		  "dbtap: config {cfg}:1: unknown key \"config\"" },
-		{ "bad duration", ARGS("--config", "{cfg}"), { NULL }, "demo: true\ninterval: 5x\n",
+		{ "bad duration", ARGS("--config", "{cfg}"), { NULL },
+		  "raw-text: true\ninterval: 5x\n",
 		  "dbtap: config {cfg}:2: key \"interval\": invalid duration \"5x\"" },
 		{ "zero interval", ARGS("--config", "{cfg}"), { NULL }, "interval: 0\n",
 		  "dbtap: config {cfg}:1: key \"interval\": value \"0\" out of range (must be > 0 "
@@ -683,8 +683,9 @@ static void test_yaml_errors(void **state)
 		  "dbtap: config {cfg}:1: key \"output-file\": empty value" },
 		{ "NUL in value", ARGS("--config", "{cfg}"), { NULL }, "interval: \"5s\\0x\"\n",
 		  "dbtap: config {cfg}:1: key \"interval\": value contains a NUL byte" },
-		{ "duplicate key", ARGS("--config", "{cfg}"), { NULL }, "demo: on\ndemo: off\n",
-		  "dbtap: config {cfg}:2: duplicate key \"demo\" (first on line 1)" },
+		{ "duplicate key", ARGS("--config", "{cfg}"), { NULL },
+		  "raw-text: on\nraw-text: off\n",
+		  "dbtap: config {cfg}:2: duplicate key \"raw-text\" (first on line 1)" },
 		{ "key is a sequence", ARGS("--config", "{cfg}"), { NULL }, "? [a]\n: 1\n",
 		  "dbtap: config {cfg}:1: expected a key name, got a sequence" },
 		{ "top level is a sequence", ARGS("--config", "{cfg}"), { NULL }, "- 1\n- 2\n",
@@ -701,7 +702,7 @@ static void test_yaml_errors(void **state)
 		  "dbtap: config {cfg}:2: did not find expected ',' or ']' (while parsing a flow "
 		  "sequence at line 1)" },
 		{ "malformed: unclosed quote", ARGS("--config", "{cfg}"), { NULL },
-		  "demo: true\noutput: \"json\n",
+		  "raw-text: true\noutput: \"json\n",
 		  "dbtap: config {cfg}:3: found unexpected end of stream (while scanning a quoted "
 		  "scalar at line 2)" },
 		{ "malformed: tab indentation", ARGS("--config", "{cfg}"), { NULL }, "a: b\n\tc: d\n",
@@ -755,8 +756,6 @@ static void test_help(void **state)
 		"false]",
 		"  --capture auto|socket|syscall   capture path [default: auto]",
 		"  --max-series N                  most series kept at once [default: 10000]",
-		"  --demo[=BOOL]                   start a demo PostgreSQL if none is found [default: "
-		"false]",
 		"  -v, --verbose N                 log detail, -v adds one [default: 0]",
 		"  -h, --help                      print this help and exit",
 		"  --version                       print the version and exit",

@@ -92,8 +92,7 @@ static void assert_keys(const cJSON *obj, const char *const *keys)
 		if (!cJSON_GetObjectItemCaseSensitive(obj, keys[i]))
 			fail_msg("key \"%s\" missing", keys[i]);
 	}
-	cJSON_ArrayForEach(it, obj)
-	{
+	cJSON_ArrayForEach (it, obj) {
 		bool expected = false;
 
 		n_members++;

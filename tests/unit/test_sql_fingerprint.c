@@ -44,48 +44,48 @@ static void test_keyword_constants(void **state)
 
 /* Pairs that must share one fingerprint. */
 static const char *const same[][2] = {
-	{ "SELECT 1", "SELECT 42" },
-	{ "SELECT 1", "select   17" },
-	{ "SELECT * FROM t WHERE a = 'x'", "SELECT * FROM t WHERE a = 'it''s'" },
-	{ "SELECT * FROM t WHERE a = 1.5e3", "SELECT * FROM t WHERE a = 7" },
-	{ "SELECT * FROM t WHERE a = 0x1F", "SELECT * FROM t WHERE a = 3" },
-	{ "SELECT * FROM t WHERE a = .5", "SELECT * FROM t WHERE a = 5." },
-	{ "SELECT * FROM t WHERE a IN (1, 2, 3)", "SELECT * FROM t WHERE a IN (4)" },
-	{ "SELECT * FROM t WHERE a IN ('a','b')", "SELECT * FROM t WHERE a in (?)" },
-	{ "SELECT * FROM t WHERE b = true", "SELECT * FROM t WHERE b = FALSE" },
-	{ "SELECT * FROM t WHERE b = TRUE", "SELECT * FROM t WHERE b = ?" },
-	{ "SELECT /* c */ 1 -- x\n", "SELECT 2" },
-	{ "SELECT /* a /* nested */ b */ 1", "SELECT 1" },
-	{ "SELECT $$x$$", "SELECT 'y'" },
-	{ "SELECT $tag$ a $ b $tag$", "SELECT 1" },
-	{ "SELECT E'a\\'b'", "SELECT 'c'" },
-	{ "SELECT X'1F'", "SELECT 1" },
-	{ "SELECT U&'d\\0061t'", "SELECT 1" },
-	{ "UPDATE a SET b = b + -3391 WHERE c = 1", "UPDATE a SET b = b + 12 WHERE c = 99" },
-	{ "SELECT f(-5)", "SELECT f(5)" },
-	{ "SELECT * FROM t WHERE a IN (1, -2)", "SELECT * FROM t WHERE a IN (3)" },
-	{ "SELECT a FROM t", "select A from T" },
-	{ "SELECT a<=b", "SELECT a <= b" },
-	{ "SELECT 1;", "SELECT 2 ;" },
-	{ "SELECT 'unterminated", "SELECT 'x'" },
+	{"SELECT 1", "SELECT 42"},
+	{"SELECT 1", "select   17"},
+	{"SELECT * FROM t WHERE a = 'x'", "SELECT * FROM t WHERE a = 'it''s'"},
+	{"SELECT * FROM t WHERE a = 1.5e3", "SELECT * FROM t WHERE a = 7"},
+	{"SELECT * FROM t WHERE a = 0x1F", "SELECT * FROM t WHERE a = 3"},
+	{"SELECT * FROM t WHERE a = .5", "SELECT * FROM t WHERE a = 5."},
+	{"SELECT * FROM t WHERE a IN (1, 2, 3)", "SELECT * FROM t WHERE a IN (4)"},
+	{"SELECT * FROM t WHERE a IN ('a','b')", "SELECT * FROM t WHERE a in (?)"},
+	{"SELECT * FROM t WHERE b = true", "SELECT * FROM t WHERE b = FALSE"},
+	{"SELECT * FROM t WHERE b = TRUE", "SELECT * FROM t WHERE b = ?"},
+	{"SELECT /* c */ 1 -- x\n", "SELECT 2"},
+	{"SELECT /* a /* nested */ b */ 1", "SELECT 1"},
+	{"SELECT $$x$$", "SELECT 'y'"},
+	{"SELECT $tag$ a $ b $tag$", "SELECT 1"},
+	{"SELECT E'a\\'b'", "SELECT 'c'"},
+	{"SELECT X'1F'", "SELECT 1"},
+	{"SELECT U&'d\\0061t'", "SELECT 1"},
+	{"UPDATE a SET b = b + -3391 WHERE c = 1", "UPDATE a SET b = b + 12 WHERE c = 99"},
+	{"SELECT f(-5)", "SELECT f(5)"},
+	{"SELECT * FROM t WHERE a IN (1, -2)", "SELECT * FROM t WHERE a IN (3)"},
+	{"SELECT a FROM t", "select A from T"},
+	{"SELECT a<=b", "SELECT a <= b"},
+	{"SELECT 1;", "SELECT 2 ;"},
+	{"SELECT 'unterminated", "SELECT 'x'"},
 };
 
 /* Pairs that must not. */
 static const char *const differ[][2] = {
-	{ "SELECT a FROM t", "SELECT b FROM t" },
-	{ "SELECT $1", "SELECT $2" },
-	{ "SELECT $1", "SELECT 1" },
-	{ "SELECT \"A\" FROM t", "SELECT \"a\" FROM t" },
-	{ "SELECT * FROM t WHERE a IN ($1, $2)", "SELECT * FROM t WHERE a IN ($1)" },
-	{ "SELECT * FROM t WHERE a IN (1, b)", "SELECT * FROM t WHERE a IN (1)" },
-	{ "VALUES (1, 2)", "VALUES (1)" },
-	{ "SELECT a - 1", "SELECT a + 1" },
-	{ "SELECT ab", "SELECT a b" },
-	{ "SELECT a.b", "SELECT a, b" },
-	{ "SELECT NULL", "SELECT 1" },
-	{ "SELECT 1; SELECT 2", "SELECT 1" },
-	{ "SELECT * FROM t1", "SELECT * FROM t2" },
-	{ "SELECT x FROM t WHERE y = -1", "SELECT x FROM t WHERE y - 1" },
+	{"SELECT a FROM t", "SELECT b FROM t"},
+	{"SELECT $1", "SELECT $2"},
+	{"SELECT $1", "SELECT 1"},
+	{"SELECT \"A\" FROM t", "SELECT \"a\" FROM t"},
+	{"SELECT * FROM t WHERE a IN ($1, $2)", "SELECT * FROM t WHERE a IN ($1)"},
+	{"SELECT * FROM t WHERE a IN (1, b)", "SELECT * FROM t WHERE a IN (1)"},
+	{"VALUES (1, 2)", "VALUES (1)"},
+	{"SELECT a - 1", "SELECT a + 1"},
+	{"SELECT ab", "SELECT a b"},
+	{"SELECT a.b", "SELECT a, b"},
+	{"SELECT NULL", "SELECT 1"},
+	{"SELECT 1; SELECT 2", "SELECT 1"},
+	{"SELECT * FROM t1", "SELECT * FROM t2"},
+	{"SELECT x FROM t WHERE y = -1", "SELECT x FROM t WHERE y - 1"},
 };
 
 static void test_same(void **state)
@@ -103,7 +103,8 @@ static void test_differ(void **state)
 	size_t i;
 
 	for (i = 0; i < sizeof(differ) / sizeof(differ[0]); i++) {
-		if (fp_of(differ[i][0], SQL_FP_POSTGRESQL) == fp_of(differ[i][1], SQL_FP_POSTGRESQL))
+		if (fp_of(differ[i][0], SQL_FP_POSTGRESQL) ==
+		    fp_of(differ[i][1], SQL_FP_POSTGRESQL))
 			fail_msg("expected two fingerprints: [%s] [%s]", differ[i][0],
 				 differ[i][1]);
 	}
@@ -150,7 +151,7 @@ static void test_normalizer_agrees(void **state)
 	size_t i;
 
 	for (i = 0; i < sizeof(consistency) / sizeof(consistency[0]); i++) {
-		struct sql_normalized n = { 0 };
+		struct sql_normalized n = {0};
 		const char *q = consistency[i];
 
 		assert_int_equal(sql_normalize(q, strlen(q), SQL_DIALECT_POSTGRESQL, false, &n), 0);
