@@ -156,6 +156,13 @@ static __always_inline void pid_set_tracked(__u32 tgid, bool on)
 
 /* ---- chunks: where the bytes are, copying them, connection state ---- */
 
+/*
+ * Read a kernel field: a plain load when @direct (the socket path's tp_btf arguments are
+ * trusted BTF pointers), a CO-RE bpf_probe_read_kernel otherwise (the syscall path finds its
+ * socket through the fd table). @direct is a constant once inlined: one branch remains.
+ */
+#define KREAD(direct, p, field) ((direct) ? (p)->field : BPF_CORE_READ(p, field))
+
 /* x86-64 syscall numbers (arch/x86/entry/syscalls/syscall_64.tbl). */
 #define NR_read	       0
 #define NR_write       1
@@ -177,6 +184,7 @@ struct io_src {
 /* Where the current syscall's data is, from its number and saved argument registers. */
 static __always_inline int io_src_from_regs(struct pt_regs *regs, long nr, struct io_src *src)
 {
+	__u64 si = regs->si, dx = regs->dx; /* one load each: the verifier wants one pointer */
 	struct user_msghdr msg;
 
 	src->buf = 0;
@@ -187,16 +195,16 @@ static __always_inline int io_src_from_regs(struct pt_regs *regs, long nr, struc
 	case NR_write:
 	case NR_recvfrom:
 	case NR_sendto:
-		src->buf = BPF_CORE_READ(regs, si);
+		src->buf = si;
 		return 0;
 	case NR_readv:
 	case NR_writev:
-		src->iov = BPF_CORE_READ(regs, si);
-		src->iovcnt = BPF_CORE_READ(regs, dx);
+		src->iov = si;
+		src->iovcnt = dx;
 		return 0;
 	case NR_recvmsg:
 	case NR_sendmsg:
-		if (bpf_probe_read_user(&msg, sizeof(msg), (void *)BPF_CORE_READ(regs, si)))
+		if (bpf_probe_read_user(&msg, sizeof(msg), (void *)si))
 			return -1;
 		src->iov = (__u64)msg.msg_iov;
 		src->iovcnt = msg.msg_iovlen;
@@ -257,15 +265,15 @@ static __always_inline void addr_from_sock(struct sock *sk, __u16 family, struct
 }
 
 /* Stream sockets only: TCP over IPv4/IPv6 and unix stream sockets. */
-static __always_inline bool sock_is_stream(struct sock *sk, __u16 *ret_family)
+static __always_inline bool sock_is_stream(struct sock *sk, __u16 *ret_family, bool direct)
 {
-	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	__u16 family = KREAD(direct, sk, __sk_common.skc_family);
 
 	*ret_family = family;
 	if (family == AF_INET || family == AF_INET6)
-		return BPF_CORE_READ(sk, sk_protocol) == IPPROTO_TCP;
+		return KREAD(direct, sk, sk_protocol) == IPPROTO_TCP;
 	if (family == AF_UNIX)
-		return BPF_CORE_READ(sk, sk_type) == SOCK_STREAM;
+		return KREAD(direct, sk, sk_type) == SOCK_STREAM;
 	return false;
 }
 
@@ -274,20 +282,20 @@ static __always_inline bool sock_is_stream(struct sock *sk, __u16 *ret_family)
  * same address (a backend that exits without reading EOF leaves its entry behind): the TCP
  * peer address and ports, or the unix peer socket.
  */
-static __always_inline __u64 conn_ident(struct sock *sk, __u16 family)
+static __always_inline __u64 conn_ident(struct sock *sk, __u16 family, bool direct)
 {
-	if (family == AF_UNIX)
+	if (family == AF_UNIX) /* unix_sock lies beyond struct sock: always a probe read */
 		return (__u64)BPF_CORE_READ((struct unix_sock *)sk, peer);
-	return ((__u64)BPF_CORE_READ(sk, __sk_common.skc_dport) << 48) ^
-	       ((__u64)BPF_CORE_READ(sk, __sk_common.skc_num) << 32) ^
-	       BPF_CORE_READ(sk, __sk_common.skc_daddr) ^
-	       BPF_CORE_READ(sk, __sk_common.skc_v6_daddr.in6_u.u6_addr32[3]);
+	return ((__u64)KREAD(direct, sk, __sk_common.skc_dport) << 48) ^
+	       ((__u64)KREAD(direct, sk, __sk_common.skc_num) << 32) ^
+	       KREAD(direct, sk, __sk_common.skc_daddr) ^
+	       KREAD(direct, sk, __sk_common.skc_v6_daddr.in6_u.u6_addr32[3]);
 }
 
 static __always_inline struct conn_state *conn_get(struct sock *sk, __u16 family, __u32 tgid,
-						   struct dbtap_proc *p, bool create)
+						   struct dbtap_proc *p, bool create, bool direct)
 {
-	__u64 key = (__u64)sk, ident = conn_ident(sk, family);
+	__u64 key = (__u64)sk, ident = conn_ident(sk, family, direct);
 	struct conn_state *c = bpf_map_lookup_elem(&conns, &key), *tmpl;
 	__u32 zero = 0;
 
@@ -329,7 +337,7 @@ static __always_inline struct conn_state *conn_get(struct sock *sk, __u16 family
  * to be tracked. Returns 0; everything it cannot do is counted.
  */
 static __always_inline int on_chunk(struct sock *sk, long ret, __u8 dir, struct io_src *src,
-				    __u32 tgid)
+				    __u32 tgid, bool direct)
 {
 	struct dbtap_proc *p;
 	struct conn_state *c;
@@ -337,13 +345,13 @@ static __always_inline int on_chunk(struct sock *sk, long ret, __u8 dir, struct 
 	__u16 family;
 	__u32 zero = 0;
 
-	if (ret < 0 || !sk || !sock_is_stream(sk, &family))
+	if (ret < 0 || !sk || !sock_is_stream(sk, &family, direct))
 		return 0;
 	p = bpf_map_lookup_elem(&procs, &tgid);
 	if (!p)
 		return 0;
 	count(DBTAP_CNT_EVENTS);
-	c = conn_get(sk, family, tgid, p, ret > 0);
+	c = conn_get(sk, family, tgid, p, ret > 0, direct);
 	if (!c)
 		return 0;
 	s = bpf_map_lookup_elem(&scratches, &zero);
@@ -397,11 +405,11 @@ static __always_inline int on_sock_tp(struct sock *sk, int ret, int flags, __u8 
 		return 0;
 	task = bpf_get_current_task_btf();
 	regs = (struct pt_regs *)bpf_task_pt_regs(task);
-	if (io_src_from_regs(regs, BPF_CORE_READ(regs, orig_ax), &src) < 0) {
+	if (io_src_from_regs(regs, regs->orig_ax, &src) < 0) {
 		count(DBTAP_CNT_DROP_SYSCALL);
 		return 0;
 	}
-	return on_chunk(sk, ret, dir, &src, tgid);
+	return on_chunk(sk, ret, dir, &src, tgid, true);
 }
 
 SEC("tp_btf/sock_recv_length")
@@ -466,12 +474,12 @@ static __always_inline int on_sys_exit(struct sys_exit_args *ctx, __u8 dir)
 	regs = (struct pt_regs *)bpf_task_pt_regs(task);
 	if (io_src_from_regs(regs, nr, &src) < 0)
 		return 0;
-	if (dir == IO_RECV && nr == NR_recvfrom && (BPF_CORE_READ(regs, r10) & MSG_PEEK))
+	if (dir == IO_RECV && nr == NR_recvfrom && (regs->r10 & MSG_PEEK))
 		return 0;
-	sk = sock_from_fd(BPF_CORE_READ(regs, di));
+	sk = sock_from_fd(regs->di);
 	if (!sk)
 		return 0;
-	return on_chunk(sk, ret, dir, &src, tgid);
+	return on_chunk(sk, ret, dir, &src, tgid, false);
 }
 
 #define SYS_EXIT_PROG(name, dir)                        \

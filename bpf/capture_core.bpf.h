@@ -155,21 +155,17 @@ static __always_inline void emit_sample(struct scratch *s, struct conn_state *c,
  * the map has room), its error code in "errs", and send a sample when it is slow, failed,
  * the slowest of its series this interval, or drawn 1 in N. Global: verified once.
  */
-__noinline int dbtap_complete(struct scratch *s)
+__noinline int dbtap_complete(struct scratch *s, struct conn_state *c)
 {
 	struct dbtap_agg_key key = {};
 	struct dbtap_agg_val *v;
-	struct conn_state *c;
 	struct op_done *op;
 	__u64 dur;
 	__u32 e = epoch, reasons = 0, bucket, zero = 0;
 
-	if (!s)
+	if (!s || !c)
 		return 0;
 	op = &s->ch.done;
-	c = conn_of(s);
-	if (!c)
-		return 0;
 	dur = s->ch.now > op->start_ns ? s->ch.now - op->start_ns : 0;
 	key.instance = c->instance;
 	key.db_id = c->db_id;

@@ -140,12 +140,26 @@ static __always_inline bool pg_backend_type(__u8 t)
 
 /* Global (not static) functions are verified once, on their own, with opaque arguments:
  * the lexer's many branches cost the verifier once instead of once per caller state. */
-__noinline int dbtap_fp_step(struct sql_fp *fp, __u32 c)
+/* Feed up to 8 bytes packed little-endian in @bytes (@n of them): one call per 8 bytes keeps
+ * the per-byte overhead of bpf_loop and the call itself low. Returns the bytes consumed, with
+ * FP_STEP_NUL set when a NUL ended the text. */
+#define FP_STEP_NUL 0x100
+__noinline int dbtap_fp_step8(struct sql_fp *fp, __u64 bytes, __u32 n)
 {
+	__u32 i;
+
 	if (!fp)
-		return 0;
-	sql_fp_step(fp, (__u8)c);
-	return 0;
+		return FP_STEP_NUL;
+	for (i = 0; i < 8; i++) {
+		__u8 c = (__u8)(bytes >> (i * 8));
+
+		if (i >= n)
+			return i;
+		if (c == 0)
+			return i | FP_STEP_NUL;
+		sql_fp_step(fp, c);
+	}
+	return 8;
 }
 
 __noinline __u64 dbtap_fp_finish(struct sql_fp *fp)
@@ -170,21 +184,23 @@ struct scan {
 static long pg_fp_cb(__u64 i, void *arg)
 {
 	struct scan *w = arg;
-	__u32 p = w->off + (__u32)i;
-	__u8 c;
+	__u32 p = w->off + (__u32)i * 8, n;
+	__u64 bytes;
+	int r;
 
 	if (p >= w->end)
 		return 1;
-	c = sb(w->s, p);
-	if (c == 0)
-		return 1;
-	dbtap_fp_step(&w->s->fp, c);
-	w->len++;
-	return 0;
+	n = w->end - p < 8 ? w->end - p : 8;
+	/* p < avail <= SCRATCH_SIZE: the 8-byte load stays inside the doubled buffer */
+	__builtin_memcpy(&bytes, &w->s->buf[bound(p, SCRATCH_MASK)], sizeof(bytes));
+	r = dbtap_fp_step8(&w->s->fp, bytes, n);
+	w->len += r & 0xff;
+	return (r & FP_STEP_NUL) || n < 8;
 }
 
 /* Fingerprint of the NUL-terminated SQL at [off, end) of the scratch; its length in @ret_len. */
-static __always_inline __u64 pg_fingerprint(struct scratch *s, __u32 off, __u32 end, __u32 *ret_len)
+static __always_inline __u64 pg_fingerprint(struct scratch *s, __u32 off, __u32 end,
+					    __u32 *ret_len)
 {
 	struct scan w = {.s = s, .off = off, .end = end};
 	__u32 n = end > off ? end - off : 0;
@@ -192,7 +208,7 @@ static __always_inline __u64 pg_fingerprint(struct scratch *s, __u32 off, __u32 
 	sql_fp_init(&s->fp, SQL_FP_POSTGRESQL);
 	if (n > SCRATCH_SIZE)
 		n = SCRATCH_SIZE;
-	bpf_loop(n, pg_fp_cb, &w, 0);
+	bpf_loop((n + 7) / 8, pg_fp_cb, &w, 0);
 	*ret_len = w.len;
 	return dbtap_fp_finish(&s->fp);
 }
@@ -541,14 +557,10 @@ static __always_inline void pg_response(struct scratch *s, struct conn_state *c,
 }
 
 /* One whole-or-partial message of the current chunk; counts what it completes. Global. */
-__noinline int dbtap_pg_message(struct scratch *s, __u32 type, __u32 body, __u32 body_len)
+__noinline int dbtap_pg_message(struct scratch *s, struct conn_state *c, __u32 type, __u32 body,
+			     __u32 body_len)
 {
-	struct conn_state *c;
-
-	if (!s)
-		return 0;
-	c = conn_of(s);
-	if (!c)
+	if (!s || !c)
 		return 0;
 	s->ch.done_pending = 0;
 	if (s->ch.dir == IO_RECV)
@@ -557,7 +569,7 @@ __noinline int dbtap_pg_message(struct scratch *s, __u32 type, __u32 body, __u32
 		pg_response(s, c, type, body, body + body_len);
 	if (s->ch.done_pending) {
 		s->ch.done_pending = 0;
-		dbtap_complete(s);
+		dbtap_complete(s, c);
 	}
 	return 0;
 }
@@ -566,6 +578,7 @@ __noinline int dbtap_pg_message(struct scratch *s, __u32 type, __u32 body, __u32
 
 struct frame_walk {
 	struct scratch *s;
+	struct conn_state *c;
 	struct frame_state *fs;
 };
 
@@ -620,7 +633,7 @@ static long pg_frame_cb(__u64 i, void *arg)
 		s->ch.stop = 1;
 		return 1;
 	}
-	dbtap_pg_message(s, type, pos + PG_HDR_LEN, len - 4);
+	dbtap_pg_message(s, w->c, type, pos + PG_HDR_LEN, len - 4);
 	end = pos + 1 + len;
 	if (end > s->ch.total) {
 		fs->skip = end - s->ch.total;
@@ -635,7 +648,7 @@ static long pg_frame_cb(__u64 i, void *arg)
 static __always_inline void pg_frame(struct scratch *s, struct conn_state *c)
 {
 	struct frame_state *fs = s->ch.dir == IO_RECV ? &c->req : &c->resp;
-	struct frame_walk w = {.s = s, .fs = fs};
+	struct frame_walk w = {.s = s, .c = c, .fs = fs};
 
 	if (fs->skip) {
 		__u32 n = fs->skip < s->ch.total - s->ch.pos ? fs->skip : s->ch.total - s->ch.pos;
@@ -666,7 +679,7 @@ static __always_inline void pg_frame(struct scratch *s, struct conn_state *c)
 			count(DBTAP_CNT_DESYNC);
 			return;
 		}
-		dbtap_pg_message(s, h[0], need, len - 4);
+		dbtap_pg_message(s, c, h[0], need, len - 4);
 		s->ch.pos = need + len - 4;
 		if (s->ch.pos > s->ch.total) {
 			fs->skip = s->ch.pos - s->ch.total;
