@@ -106,6 +106,14 @@ struct {
 	__type(value, struct scratch);
 } scratches SEC(".maps");
 
+/* Messages being collected across chunks, per connection and direction (see pg_take()). */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 1024);
+	__type(key, __u64);
+	__type(value, struct reasm);
+} reasms SEC(".maps");
+
 /* Zeroed templates: map values too large for the stack are initialised from these. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -120,6 +128,13 @@ struct {
 	__type(key, __u32);
 	__type(value, struct conn_state);
 } conn_zero SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct reasm);
+} reasm_zero SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);

@@ -57,10 +57,14 @@ struct pg_op {
 
 /* Per-connection framing state of one direction. */
 struct frame_state {
-	__u32 skip;    /* bytes of the current message still to come in later chunks */
-	__u8 hdr_have; /* bytes of a split message header kept in hdr[] */
-	__u8 hdr[7];
+	__u32 skip; /* bytes of the current message still to come in later chunks */
+	__u8 reasm; /* FRAME_REASM_*: the message is being collected in the "reasms" map */
+	__u8 _pad[3];
 };
+
+#define FRAME_REASM_NONE  0
+#define FRAME_REASM_TYPED 1 /* a typed message (its header possibly incomplete) */
+#define FRAME_REASM_START 2 /* the first bytes of a connection, not decided yet */
 
 struct conn_state {
 	__u64 sk;
@@ -77,6 +81,8 @@ struct conn_state {
 	__u8 cur_err; /* the simple query in flight has failed */
 	struct frame_state req;
 	struct frame_state resp;
+	__u8 cur_empty; /* the simple query in flight was an empty string */
+	__u8 _pad2[7];
 	char cur_status[DBTAP_STATUS_LEN]; /* SQLSTATE of that failure */
 	__u64 cur_rows;
 	__u64 unnamed_stmt;   /* query hash of the unnamed prepared statement, 0 = none */
@@ -128,15 +134,31 @@ struct chunk {
 	__u32 avail;	   /* bytes of the chunk copied into buf */
 	__u32 total;	   /* bytes of the chunk */
 	__u32 pos;	   /* decoding position */
+	__u32 msg_end;	   /* the current message's readable bytes end here in buf */
 	__u8 dir;	   /* enum io_dir */
-	__u8 done_pending; /* done holds an operation for complete_op() */
+	__u8 done_pending; /* done holds an operation for dbtap_complete() */
 	__u8 stop;	   /* framing gave up on this chunk */
-	__u8 _pad[5];
+	__u8 closing;	   /* a Terminate was seen: close after the chunk */
 	struct op_done done;
 };
 
+/* Bytes of a message a decoder reads at most, header included: a message cut across chunks is
+ * collected up to this many bytes (the "reasms" map), and a whole one is read no further, so
+ * the result never depends on where the stream was cut. */
+#define PG_REASM_MAX  2048
+#define PG_REASM_MASK (PG_REASM_MAX - 1)
+#define REASM_AT      SCRATCH_SIZE /* where a collected message is decoded from, in buf */
+
+struct reasm {
+	__u32 have;		    /* bytes in buf */
+	__u32 want;		    /* bytes to collect before decoding */
+	__u8 buf[2 * PG_REASM_MAX]; /* doubled: masked offset + masked length stay inside */
+};
+
 struct scratch {
-	__u8 buf[2 * SCRATCH_SIZE];
+	/* chunk bytes at [0, SCRATCH_SIZE), a collected message at REASM_AT; the tail keeps
+	 * masked offsets plus masked lengths inside for the verifier */
+	__u8 buf[2 * SCRATCH_SIZE + DBTAP_TEXT_MAX];
 	/* Lexer state lives here, not on the stack: map memory is opaque to the verifier,
 	 * so a bpf_loop over a state machine verifies once instead of once per state. */
 	struct sql_fp fp;

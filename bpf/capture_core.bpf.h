@@ -86,8 +86,8 @@ static __always_inline void emit_conn(struct scratch *s, struct conn_state *c, _
 	__builtin_memset(e->_pad, 0, sizeof(e->_pad));
 	if (startup_len > DBTAP_STARTUP_MAX)
 		startup_len = DBTAP_STARTUP_MAX;
-	if (startup_len &&
-	    bpf_probe_read_kernel(e->startup, startup_len, &s->buf[bound(off, SCRATCH_MASK)]) == 0)
+	if (startup_len && bpf_probe_read_kernel(e->startup, startup_len,
+						 &s->buf[bound(off, 2 * SCRATCH_SIZE - 1)]) == 0)
 		e->startup_len = startup_len;
 	bpf_ringbuf_submit(e, 0);
 }
@@ -116,7 +116,8 @@ static __always_inline void emit_text_once(struct scratch *s, __u16 system, __u6
 		e->flags |= DBTAP_TEXT_F_TRUNCATED;
 	}
 	e->text_len = 0;
-	if (len && bpf_probe_read_kernel(e->text, len, &s->buf[bound(off, SCRATCH_MASK)]) == 0)
+	if (len &&
+	    bpf_probe_read_kernel(e->text, len, &s->buf[bound(off, 2 * SCRATCH_SIZE - 1)]) == 0)
 		e->text_len = len;
 	bpf_ringbuf_submit(e, 0);
 	bpf_map_update_elem(&texts_seen, &hash, &one, BPF_ANY);

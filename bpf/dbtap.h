@@ -141,28 +141,29 @@ struct dbtap_proc {
 
 /* Numbers are ABI: append only. DROP_* are losses, exported as dbtap.drops{cause}. */
 enum dbtap_counter {
-	DBTAP_CNT_EVENTS = 0,	       /* socket operations inspected on tracked processes */
-	DBTAP_CNT_OPS = 1,	       /* database operations completed and aggregated */
-	DBTAP_CNT_SAMPLES = 2,	       /* samples written to the ring buffer */
-	DBTAP_CNT_TEXTS = 3,	       /* query texts written to the ring buffer */
-	DBTAP_CNT_CONN_OPEN = 4,       /* connections seen for the first time */
-	DBTAP_CNT_CONN_CLOSE = 5,      /* connections seen closing */
-	DBTAP_CNT_UNDECODABLE = 6,     /* messages that are not the expected protocol */
-	DBTAP_CNT_ENCRYPTED = 7,       /* connections that switched to TLS/GSS */
-	DBTAP_CNT_DROP_SAMPLE_RB = 8,  /* sample lost: ring buffer full */
-	DBTAP_CNT_DROP_TEXT_RB = 9,    /* query text lost: ring buffer full (retried) */
-	DBTAP_CNT_DROP_CONN_RB = 10,   /* connection event lost: ring buffer full */
-	DBTAP_CNT_DROP_PROC_RB = 11,   /* process event lost: ring buffer full */
-	DBTAP_CNT_DROP_AGG_FULL = 12,  /* operation not aggregated: aggs map full */
-	DBTAP_CNT_DROP_ERR_FULL = 13,  /* error code not counted: errs map full */
-	DBTAP_CNT_DROP_CONN_FULL = 14, /* connection not tracked: conns map full */
-	DBTAP_CNT_DROP_STMT_FULL = 15, /* prepared statement not remembered: stmts map full */
-	DBTAP_CNT_DROP_PIPELINE = 16,  /* operation not timed: too many in flight on one conn */
-	DBTAP_CNT_DROP_READ = 17,      /* user memory could not be read */
-	DBTAP_CNT_DROP_SYSCALL = 18,   /* socket I/O through an unsupported syscall (io_uring..) */
-	DBTAP_CNT_DROP_PROC_FULL = 19, /* process not tracked: procs map full */
-	DBTAP_CNT_DESYNC = 20,	       /* protocol framing lost on a connection, resynced later */
-	DBTAP_CNT_ABORTED = 21,	       /* pipelined operations skipped by the server after error */
+	DBTAP_CNT_EVENTS = 0,		/* socket operations inspected on tracked processes */
+	DBTAP_CNT_OPS = 1,		/* database operations completed and aggregated */
+	DBTAP_CNT_SAMPLES = 2,		/* samples written to the ring buffer */
+	DBTAP_CNT_TEXTS = 3,		/* query texts written to the ring buffer */
+	DBTAP_CNT_CONN_OPEN = 4,	/* connections seen for the first time */
+	DBTAP_CNT_CONN_CLOSE = 5,	/* connections seen closing */
+	DBTAP_CNT_UNDECODABLE = 6,	/* messages that are not the expected protocol */
+	DBTAP_CNT_ENCRYPTED = 7,	/* connections that switched to TLS/GSS */
+	DBTAP_CNT_DROP_SAMPLE_RB = 8,	/* sample lost: ring buffer full */
+	DBTAP_CNT_DROP_TEXT_RB = 9,	/* query text lost: ring buffer full (retried) */
+	DBTAP_CNT_DROP_CONN_RB = 10,	/* connection event lost: ring buffer full */
+	DBTAP_CNT_DROP_PROC_RB = 11,	/* process event lost: ring buffer full */
+	DBTAP_CNT_DROP_AGG_FULL = 12,	/* operation not aggregated: aggs map full */
+	DBTAP_CNT_DROP_ERR_FULL = 13,	/* error code not counted: errs map full */
+	DBTAP_CNT_DROP_CONN_FULL = 14,	/* connection not tracked: conns map full */
+	DBTAP_CNT_DROP_STMT_FULL = 15,	/* prepared statement not remembered: stmts map full */
+	DBTAP_CNT_DROP_PIPELINE = 16,	/* operation not timed: too many in flight on one conn */
+	DBTAP_CNT_DROP_READ = 17,	/* user memory could not be read */
+	DBTAP_CNT_DROP_SYSCALL = 18,	/* socket I/O through an unsupported syscall (io_uring..) */
+	DBTAP_CNT_DROP_PROC_FULL = 19,	/* process not tracked: procs map full */
+	DBTAP_CNT_DESYNC = 20,		/* protocol framing lost on a connection, resynced later */
+	DBTAP_CNT_ABORTED = 21,		/* pipelined operations skipped by the server after error */
+	DBTAP_CNT_DROP_REASM_FULL = 22, /* message cut across chunks not collected: map full */
 	DBTAP_CNT_MAX,
 };
 

@@ -123,6 +123,7 @@ static const char *const counter_names[DBTAP_CNT_MAX] = {
 	[DBTAP_CNT_DROP_PROC_FULL] = "drop.proc_full",
 	[DBTAP_CNT_DESYNC] = "desync",
 	[DBTAP_CNT_ABORTED] = "aborted",
+	[DBTAP_CNT_DROP_REASM_FULL] = "drop.reasm_full",
 };
 
 /* Name of counter @c as exported; "" for a value outside the enum or one not named yet. */

@@ -191,16 +191,15 @@ static long pg_fp_cb(__u64 i, void *arg)
 	if (p >= w->end)
 		return 1;
 	n = w->end - p < 8 ? w->end - p : 8;
-	/* p < avail <= SCRATCH_SIZE: the 8-byte load stays inside the doubled buffer */
-	__builtin_memcpy(&bytes, &w->s->buf[bound(p, SCRATCH_MASK)], sizeof(bytes));
+	/* p < 2 * SCRATCH_SIZE: the 8-byte load stays inside the buffer (see struct scratch) */
+	__builtin_memcpy(&bytes, &w->s->buf[bound(p, 2 * SCRATCH_SIZE - 1)], sizeof(bytes));
 	r = dbtap_fp_step8(&w->s->fp, bytes, n);
 	w->len += r & 0xff;
 	return (r & FP_STEP_NUL) || n < 8;
 }
 
 /* Fingerprint of the NUL-terminated SQL at [off, end) of the scratch; its length in @ret_len. */
-static __always_inline __u64 pg_fingerprint(struct scratch *s, __u32 off, __u32 end,
-					    __u32 *ret_len)
+static __always_inline __u64 pg_fingerprint(struct scratch *s, __u32 off, __u32 end, __u32 *ret_len)
 {
 	struct scan w = {.s = s, .off = off, .end = end};
 	__u32 n = end > off ? end - off : 0;
@@ -364,7 +363,7 @@ static __always_inline void pg_finish(struct scratch *s, struct conn_state *c, s
 /* Query text at @off ends with NUL at @body_end - 1: fingerprint what the scratch holds. */
 static __always_inline __u64 pg_query_hash(struct scratch *s, __u32 off, __u32 body_end)
 {
-	__u32 end = body_end < s->ch.avail ? body_end : s->ch.avail;
+	__u32 end = body_end < s->ch.msg_end ? body_end : s->ch.msg_end;
 	__u32 len = 0;
 	__u64 h = pg_fingerprint(s, off, end, &len);
 
@@ -386,7 +385,7 @@ static __always_inline __u64 pg_unknown_stmt(struct scratch *s, __u32 name_off, 
 static __always_inline void pg_request(struct scratch *s, struct conn_state *c, __u8 type,
 				       __u32 body, __u32 body_end)
 {
-	__u32 end = body_end < s->ch.avail ? body_end : s->ch.avail;
+	__u32 end = body_end < s->ch.msg_end ? body_end : s->ch.msg_end;
 	struct stmt_key k = {.sk = c->sk};
 	__u32 name_hash = 0, name_len = 0, portal_hash = 0, portal_len = 0;
 	struct stmt_val v = {}, *sv;
@@ -475,6 +474,9 @@ static __always_inline void pg_request(struct scratch *s, struct conn_state *c, 
 	case PG_MSG_SYNC:
 		pg_push(s, c, PG_OP_SYNC, 0, 0);
 		return;
+	case PG_MSG_TERMINATE:
+		s->ch.closing = 1; /* closed once the chunk is decoded */
+		return;
 	case PG_MSG_CLOSE:
 		if (body + 1 >= end || pg_cstr(s, body + 1, end, &name_hash, &name_len) < 0 ||
 		    !name_len)
@@ -491,7 +493,7 @@ static __always_inline void pg_request(struct scratch *s, struct conn_state *c, 
 static __always_inline void pg_response(struct scratch *s, struct conn_state *c, __u8 type,
 					__u32 body, __u32 body_end)
 {
-	__u32 end = body_end < s->ch.avail ? body_end : s->ch.avail;
+	__u32 end = body_end < s->ch.msg_end ? body_end : s->ch.msg_end;
 	struct pg_op *o;
 	__u64 rows;
 	__u32 i;
@@ -525,6 +527,8 @@ static __always_inline void pg_response(struct scratch *s, struct conn_state *c,
 		o = pg_front(c);
 		if (o && o->kind == PG_OP_EXEC)
 			c->head++; /* nothing executed: not an operation */
+		else if (o && o->kind == PG_OP_SIMPLE)
+			c->cur_empty = 1; /* dropped at ReadyForQuery, as pg_stat_statements does */
 		return;
 	case PG_MSG_PORTAL_SUSPENDED:
 		o = pg_front(c);
@@ -535,8 +539,14 @@ static __always_inline void pg_response(struct scratch *s, struct conn_state *c,
 		o = pg_front(c);
 		if (!o)
 			return;
+		if (o->kind == PG_OP_SIMPLE && c->cur_empty && !c->cur_err) {
+			c->head++; /* an empty query string: nothing executed */
+			c->cur_empty = 0;
+			return;
+		}
 		if (o->kind == PG_OP_SIMPLE) {
 			__builtin_memcpy(s->ch.done.status, c->cur_status, DBTAP_STATUS_LEN);
+			c->cur_empty = 0;
 			pg_finish(s, c, o, c->cur_err, c->cur_rows);
 			c->cur_err = 0;
 			c->cur_rows = 0;
@@ -556,9 +566,13 @@ static __always_inline void pg_response(struct scratch *s, struct conn_state *c,
 	}
 }
 
-/* One whole-or-partial message of the current chunk; counts what it completes. Global. */
+/*
+ * One message, its body at @body in the scratch; the caller sets ch.msg_end where its
+ * readable bytes end (before body + @body_len when the message was longer than
+ * PG_REASM_MAX). Counts what it completes. Global: verified once.
+ */
 __noinline int dbtap_pg_message(struct scratch *s, struct conn_state *c, __u32 type, __u32 body,
-			     __u32 body_len)
+				__u32 body_len)
 {
 	if (!s || !c)
 		return 0;
@@ -574,7 +588,100 @@ __noinline int dbtap_pg_message(struct scratch *s, struct conn_state *c, __u32 t
 	return 0;
 }
 
-/* ---- framing ---- */
+/* ---- framing and reassembly ---- */
+
+static __always_inline bool pg_type_ok(struct scratch *s, __u8 type)
+{
+	return s->ch.dir == IO_RECV ? pg_frontend_type(type) : pg_backend_type(type);
+}
+
+/* Messages whose body the decoder reads; the others are framed and skipped. */
+static __always_inline bool pg_type_decoded(struct scratch *s, __u8 type)
+{
+	if (s->ch.dir == IO_RECV)
+		return type == PG_MSG_QUERY || type == PG_MSG_PARSE || type == PG_MSG_BIND ||
+		       type == PG_MSG_EXECUTE || type == PG_MSG_CLOSE;
+	return type == PG_MSG_COMMAND_COMPLETE || type == PG_MSG_ERROR_RESPONSE;
+}
+
+/* Bytes of a message of @type and total size @msg_total the decoder needs. */
+static __always_inline __u32 pg_want(struct scratch *s, __u8 type, __u32 msg_total)
+{
+	if (!pg_type_decoded(s, type))
+		return PG_HDR_LEN;
+	return msg_total < PG_REASM_MAX ? msg_total : PG_REASM_MAX;
+}
+
+static __always_inline __u64 reasm_key(struct scratch *s)
+{
+	return s->ch.sk | s->ch.dir; /* a struct sock address is aligned: the low bit is free */
+}
+
+/* Append up to @n bytes of the chunk at @pos to @r, no further than r->want. Bytes past the
+ * scratch copy come from the user buffer when the chunk is one. */
+static __always_inline void reasm_append(struct scratch *s, struct reasm *r, __u32 pos, __u32 n)
+{
+	__u32 room = r->want > r->have ? r->want - r->have : 0;
+
+	if (n > room)
+		n = room;
+	if (!n || r->have >= PG_REASM_MAX)
+		return;
+	if (pos + n <= s->ch.avail) {
+		if (bpf_probe_read_kernel(&r->buf[bound(r->have, PG_REASM_MASK)],
+					  bound(n - 1, PG_REASM_MASK) + 1,
+					  &s->buf[bound(pos, SCRATCH_MASK)]))
+			return;
+	} else if (s->ch.user_buf) {
+		if (bpf_probe_read_user(&r->buf[bound(r->have, PG_REASM_MASK)],
+					bound(n - 1, PG_REASM_MASK) + 1,
+					(void *)(s->ch.user_buf + pos)))
+			return;
+	} else {
+		count(DBTAP_CNT_DROP_READ);
+		return;
+	}
+	r->have += n;
+}
+
+static __always_inline struct reasm *reasm_start(struct scratch *s, __u32 want)
+{
+	__u64 key = reasm_key(s);
+	struct reasm *r = bpf_map_lookup_elem(&reasms, &key);
+	__u32 zero = 0;
+
+	if (!r) {
+		struct reasm *tmpl = bpf_map_lookup_elem(&reasm_zero, &zero);
+
+		if (!tmpl)
+			return NULL;
+		bpf_map_update_elem(&reasms, &key, tmpl, BPF_ANY);
+		r = bpf_map_lookup_elem(&reasms, &key);
+		if (!r) {
+			count(DBTAP_CNT_DROP_REASM_FULL);
+			return NULL;
+		}
+	}
+	r->have = 0;
+	r->want = want;
+	return r;
+}
+
+/* Decode a collected typed message: copy it next to the chunk and hand it over. */
+static __always_inline void reasm_decode(struct scratch *s, struct conn_state *c, struct reasm *r)
+{
+	__u32 have = r->have, len;
+	__u8 type;
+
+	if (have < PG_HDR_LEN || have > PG_REASM_MAX)
+		return;
+	if (bpf_probe_read_kernel(&s->buf[REASM_AT], bound(have - 1, PG_REASM_MASK) + 1, r->buf))
+		return;
+	type = sb(s, REASM_AT);
+	len = sb_be32(s, REASM_AT + 1);
+	s->ch.msg_end = REASM_AT + have;
+	dbtap_pg_message(s, c, type, REASM_AT + PG_HDR_LEN, len - 4);
+}
 
 struct frame_walk {
 	struct scratch *s;
@@ -599,25 +706,52 @@ static __always_inline int pg_header(struct scratch *s, __u32 pos, __u8 *ret_typ
 	return 0;
 }
 
+/* A typed message whose header is known starts at @pos: decode it from the chunk when the
+ * bytes the decoder needs are there, else collect it across chunks. Moves ch.pos past it. */
+static __always_inline void pg_take(struct scratch *s, struct conn_state *c, struct frame_state *fs,
+				    __u32 pos, __u8 type, __u32 len)
+{
+	__u32 msg_total = 1 + len, want = pg_want(s, type, msg_total), end = pos + msg_total;
+	struct reasm *r;
+
+	if (pos + want <= s->ch.avail) {
+		s->ch.msg_end = pos + want;
+		dbtap_pg_message(s, c, type, pos + PG_HDR_LEN, len - 4);
+	} else {
+		r = reasm_start(s, want);
+		if (r) {
+			reasm_append(s, r, pos, s->ch.total - pos);
+			if (r->have >= want)
+				reasm_decode(s, c, r);
+			else
+				fs->reasm = FRAME_REASM_TYPED;
+		}
+	}
+	if (end > s->ch.total) {
+		fs->skip = end - s->ch.total;
+		s->ch.pos = s->ch.total;
+	} else {
+		s->ch.pos = end;
+	}
+}
+
 static long pg_frame_cb(__u64 i, void *arg)
 {
 	struct frame_walk *w = arg;
 	struct scratch *s = w->s;
-	struct frame_state *fs = w->fs;
-	__u32 pos = s->ch.pos, left, end, len;
+	__u32 pos = s->ch.pos, len;
+	struct reasm *r;
 	__u8 type;
 
 	if (pos >= s->ch.total)
 		return 1;
-	left = s->ch.total - pos;
-	if (left < PG_HDR_LEN) {
-		/* header split across chunks: keep its bytes for the next chunk */
-		if (pos + left <= s->ch.avail) {
-			fs->hdr_have = left;
-			fs->hdr[0] = sb(s, pos);
-			fs->hdr[1] = sb(s, pos + 1);
-			fs->hdr[2] = sb(s, pos + 2);
-			fs->hdr[3] = sb(s, pos + 3);
+	if (s->ch.total - pos < PG_HDR_LEN) {
+		/* header cut by the chunk's end: collect it */
+		r = reasm_start(s, PG_HDR_LEN);
+		if (r) {
+			reasm_append(s, r, pos, s->ch.total - pos);
+			w->fs->reasm = FRAME_REASM_TYPED;
+			w->fs->skip = 0;
 		}
 		s->ch.pos = s->ch.total;
 		return 1;
@@ -627,68 +761,91 @@ static long pg_frame_cb(__u64 i, void *arg)
 		s->ch.stop = 1;
 		return 1;
 	}
-	if (len < 4 || len > PG_MAX_MSG_LEN ||
-	    !(s->ch.dir == IO_RECV ? pg_frontend_type(type) : pg_backend_type(type))) {
+	if (len < 4 || len > PG_MAX_MSG_LEN || !pg_type_ok(s, type)) {
 		count(DBTAP_CNT_DESYNC);
 		s->ch.stop = 1;
 		return 1;
 	}
-	dbtap_pg_message(s, w->c, type, pos + PG_HDR_LEN, len - 4);
-	end = pos + 1 + len;
-	if (end > s->ch.total) {
-		fs->skip = end - s->ch.total;
-		s->ch.pos = s->ch.total;
-		return 1;
+	pg_take(s, w->c, w->fs, pos, type, len);
+	return w->fs->reasm || w->fs->skip;
+}
+
+/*
+ * Continue a message collected across chunks: first its header (when cut), then the bytes
+ * the decoder needs; decode when they are all there, and skip the rest of the message.
+ * Global: verified once.
+ */
+__noinline int dbtap_pg_continue(struct scratch *s, struct conn_state *c, struct frame_state *fs)
+{
+	__u64 key;
+	struct reasm *r;
+	__u32 n, len;
+	__u8 type;
+
+	if (!s || !c || !fs)
+		return 0;
+	key = reasm_key(s);
+	r = bpf_map_lookup_elem(&reasms, &key);
+	if (!r) {
+		fs->reasm = FRAME_REASM_NONE;
+		count(DBTAP_CNT_DESYNC);
+		return 0;
 	}
-	s->ch.pos = end;
+	if (r->have < PG_HDR_LEN) {
+		n = PG_HDR_LEN - r->have;
+		if (n > s->ch.total - s->ch.pos)
+			n = s->ch.total - s->ch.pos;
+		reasm_append(s, r, s->ch.pos, n);
+		s->ch.pos += n;
+		if (r->have < PG_HDR_LEN)
+			return 0; /* still not a whole header */
+		type = r->buf[0];
+		len = ((__u32)r->buf[1] << 24) | ((__u32)r->buf[2] << 16) |
+		      ((__u32)r->buf[3] << 8) | r->buf[4];
+		if (len < 4 || len > PG_MAX_MSG_LEN || !pg_type_ok(s, type)) {
+			fs->reasm = FRAME_REASM_NONE;
+			count(DBTAP_CNT_DESYNC);
+			s->ch.stop = 1;
+			return 0;
+		}
+		r->want = pg_want(s, type, 1 + len);
+		fs->skip = 1 + len - PG_HDR_LEN;
+	}
+	n = fs->skip < s->ch.total - s->ch.pos ? fs->skip : s->ch.total - s->ch.pos;
+	reasm_append(s, r, s->ch.pos, n);
+	fs->skip -= n;
+	s->ch.pos += n;
+	if (r->have >= r->want || !fs->skip) {
+		fs->reasm = FRAME_REASM_NONE;
+		reasm_decode(s, c, r);
+	}
 	return 0;
 }
 
-/* Frame the chunk from ch.pos on, continuing a message or header left by the last chunk. */
+/* Frame the chunk from ch.pos on, continuing a message left by the last chunk. */
 static __always_inline void pg_frame(struct scratch *s, struct conn_state *c)
 {
 	struct frame_state *fs = s->ch.dir == IO_RECV ? &c->req : &c->resp;
 	struct frame_walk w = {.s = s, .c = c, .fs = fs};
+	__u32 n;
 
+	if (fs->reasm == FRAME_REASM_TYPED) {
+		dbtap_pg_continue(s, c, fs);
+		if (fs->reasm || s->ch.stop)
+			return;
+	}
 	if (fs->skip) {
-		__u32 n = fs->skip < s->ch.total - s->ch.pos ? fs->skip : s->ch.total - s->ch.pos;
-
+		n = fs->skip < s->ch.total - s->ch.pos ? fs->skip : s->ch.total - s->ch.pos;
 		fs->skip -= n;
 		s->ch.pos += n;
 		if (fs->skip)
 			return;
 	}
-	if (fs->hdr_have && fs->hdr_have < PG_HDR_LEN) {
-		/* complete a header split by the last chunk */
-		__u32 have = fs->hdr_have, need = PG_HDR_LEN - have, len;
-		__u8 h[PG_HDR_LEN];
-
-		fs->hdr_have = 0;
-		if (need > s->ch.avail) {
-			count(DBTAP_CNT_DESYNC);
-			return;
-		}
-		/* byte k of the header: kept from the last chunk, or at k - have in this one */
-		h[0] = fs->hdr[0]; /* have >= 1 */
-		h[1] = have > 1 ? fs->hdr[1] : sb(s, 1 - have);
-		h[2] = have > 2 ? fs->hdr[2] : sb(s, 2 - have);
-		h[3] = have > 3 ? fs->hdr[3] : sb(s, 3 - have);
-		h[4] = sb(s, 4 - have);
-		len = ((__u32)h[1] << 24) | ((__u32)h[2] << 16) | ((__u32)h[3] << 8) | h[4];
-		if (len < 4 || len > PG_MAX_MSG_LEN) {
-			count(DBTAP_CNT_DESYNC);
-			return;
-		}
-		dbtap_pg_message(s, c, h[0], need, len - 4);
-		s->ch.pos = need + len - 4;
-		if (s->ch.pos > s->ch.total) {
-			fs->skip = s->ch.pos - s->ch.total;
-			return;
-		}
+	/* every message is at least PG_HDR_LEN bytes: the loop cannot end early */
+	while (s->ch.pos < s->ch.total && !s->ch.stop && !fs->reasm && !fs->skip) {
+		bpf_loop(s->ch.total / PG_HDR_LEN + 1, pg_frame_cb, &w, 0);
+		break;
 	}
-	bpf_loop(PG_MAX_MSGS_PER_CHUNK, pg_frame_cb, &w, 0);
-	if (!s->ch.stop && s->ch.pos < s->ch.total)
-		count(DBTAP_CNT_DESYNC); /* more messages than the loop bound */
 }
 
 /* ---- connection start ---- */
@@ -742,60 +899,173 @@ static long pg_startup_cb(__u64 i, void *arg)
 	return 0;
 }
 
-/* First bytes of a connection: startup, SSL/GSS request, cancel, mid-stream, or garbage. */
-static __always_inline void pg_start(struct scratch *s, struct conn_state *c)
+/* A StartupMessage of @len bytes whose first @have bytes are at @at in the scratch. */
+static __always_inline void pg_startup(struct scratch *s, struct conn_state *c, __u32 at,
+				       __u32 have, __u32 len)
 {
-	__u32 len, code, avail = s->ch.avail;
-	__u8 type;
+	struct startup_walk w = {
+		.s = s, .off = at + 8, .end = at + have, .key_hash = DBTAP_FNV32_OFFSET};
 
-	if (avail >= 8) {
-		len = sb_be32(s, 0);
-		code = sb_be32(s, 4);
-		if (len >= 8 && len <= PG_MAX_STARTUP_PACKET) {
-			if (code == PG_PROTOCOL_3_0) {
-				struct startup_walk w = {.s = s,
-							 .off = 8,
-							 .end = len < avail ? len : avail,
-							 .key_hash = DBTAP_FNV32_OFFSET};
+	bpf_loop(PG_MAX_STARTUP_PACKET, pg_startup_cb, &w, 0);
+	c->user_id = w.user_id;
+	c->db_id = w.db_id ? w.db_id : w.user_id; /* default: user name */
+	c->flags |= DBTAP_CONN_F_STARTUP;
+	c->phase = PG_PHASE_NORMAL;
+	emit_conn(s, c, DBTAP_EV_CONN_OPEN, at, have);
+}
 
-				bpf_loop(PG_MAX_STARTUP_PACKET, pg_startup_cb, &w, 0);
-				c->user_id = w.user_id;
-				c->db_id = w.db_id ? w.db_id : w.user_id; /* default: user name */
-				c->flags |= DBTAP_CONN_F_STARTUP;
-				c->phase = PG_PHASE_NORMAL;
-				emit_conn(s, c, DBTAP_EV_CONN_OPEN, 0, len < avail ? len : avail);
-				s->ch.pos = len;
-				return;
-			}
-			if ((code == PG_CODE_SSL || code == PG_CODE_GSSENC) && len == 8) {
-				c->phase = PG_PHASE_ENC_WAIT;
-				s->ch.pos = 8;
-				return;
-			}
-			if (code == PG_CODE_CANCEL) {
-				c->phase = PG_PHASE_IGNORE;
-				s->ch.pos = s->ch.total;
-				return;
-			}
-		}
-	}
-	/* mid-stream: a connection that was open before capture started */
-	if (avail >= PG_HDR_LEN) {
-		type = sb(s, 0);
-		len = sb_be32(s, 1);
+/*
+ * Decide what a connection is from its first @have bytes at @at (at least 5, or 8 when the
+ * first byte is 0): a StartupMessage, an SSL/GSS request, a cancel request, a typed message
+ * (a connection open before capture started), or not PostgreSQL. Returns the length of the
+ * untyped first message, 0 when it is typed (framing starts at its first byte), or -1 when
+ * the connection is to be ignored.
+ */
+static __always_inline int pg_classify(struct scratch *s, struct conn_state *c, __u32 at,
+				       __u32 have, __u32 *ret_code)
+{
+	__u32 len, code;
+	__u8 type = sb(s, at);
+
+	if (type == 0 && have >= 8) {
+		len = sb_be32(s, at);
+		code = sb_be32(s, at + 4);
+		*ret_code = code;
+		if (len >= 8 && len <= PG_MAX_STARTUP_PACKET &&
+		    (code == PG_PROTOCOL_3_0 ||
+		     ((code == PG_CODE_SSL || code == PG_CODE_GSSENC) && len == 8) ||
+		     code == PG_CODE_CANCEL))
+			return len;
+	} else if (type && have >= PG_HDR_LEN) {
+		len = sb_be32(s, at + 1);
+		/* the next message, when it lies in the bytes at hand, must start well too */
 		if (pg_frontend_type(type) && len >= 4 && len <= (1u << 20) &&
-		    (1 + len >= s->ch.total || pg_frontend_type(sb(s, 1 + len)))) {
+		    (1 + len >= have || pg_frontend_type(sb(s, at + 1 + len)))) {
 			c->flags |= DBTAP_CONN_F_MIDSTREAM;
 			c->phase = PG_PHASE_NORMAL;
 			emit_conn(s, c, DBTAP_EV_CONN_OPEN, 0, 0);
-			return;
+			return 0;
 		}
 	}
 	c->flags |= DBTAP_CONN_F_UNDECODABLE;
 	c->phase = PG_PHASE_IGNORE;
 	count(DBTAP_CNT_UNDECODABLE);
 	emit_conn(s, c, DBTAP_EV_CONN_OPEN, 0, 0);
-	s->ch.pos = s->ch.total;
+	return -1;
+}
+
+/* Act on an untyped first message of @len bytes (@have of them at @at); code from classify. */
+static __always_inline void pg_untyped(struct scratch *s, struct conn_state *c, __u32 at,
+				       __u32 have, __u32 len, __u32 code)
+{
+	if (code == PG_PROTOCOL_3_0)
+		pg_startup(s, c, at, have, len);
+	else if (code == PG_CODE_SSL || code == PG_CODE_GSSENC)
+		c->phase = PG_PHASE_ENC_WAIT;
+	else
+		c->phase = PG_PHASE_IGNORE; /* CancelRequest */
+}
+
+/*
+ * First bytes of a connection. Decided on the spot when the chunk holds what is needed (5
+ * bytes of a typed message, or an untyped message up to PG_REASM_MAX bytes); otherwise
+ * collected across chunks: first 5 or 8 bytes to decide, then the StartupMessage.
+ * Global: verified once.
+ */
+__noinline int dbtap_pg_start(struct scratch *s, struct conn_state *c)
+{
+	__u32 avail, need, code = 0, len, before, round;
+	struct reasm *r = NULL;
+	__u64 key;
+	int k;
+
+	if (!s || !c)
+		return 0;
+	avail = s->ch.avail;
+	if (c->req.reasm != FRAME_REASM_START) {
+		need = sb(s, 0) ? PG_HDR_LEN : 8;
+		if (avail >= need) {
+			len = sb_be32(s, 0);
+			/* an untyped message must be here up to what is read of it (or be no
+			 * message at all, which pg_classify() says at once) */
+			if (sb(s, 0) || len < 8 || len > PG_MAX_STARTUP_PACKET ||
+			    avail >= (len < PG_REASM_MAX ? len : PG_REASM_MAX)) {
+				k = pg_classify(s, c, 0, avail, &code);
+				if (k > 0) {
+					len = (__u32)k;
+					pg_untyped(s, c, 0, len < avail ? len : avail, len, code);
+					if (len > s->ch.total)
+						c->req.skip = len - s->ch.total; /* the rest */
+					s->ch.pos = len < s->ch.total ? len : s->ch.total;
+				} else if (k < 0) {
+					s->ch.pos = s->ch.total;
+				}
+				return 0;
+			}
+		}
+		r = reasm_start(s, need);
+		if (!r) {
+			s->ch.pos = s->ch.total;
+			return 0;
+		}
+		c->req.reasm = FRAME_REASM_START;
+	} else {
+		key = reasm_key(s);
+		r = bpf_map_lookup_elem(&reasms, &key);
+		if (!r) {
+			c->req.reasm = FRAME_REASM_NONE;
+			s->ch.pos = s->ch.total;
+			return 0;
+		}
+	}
+	/* up to three rounds: 5 bytes (typed?), 8 bytes (which untyped message?), the message */
+	for (round = 0; round < 3; round++) {
+		before = r->have;
+		reasm_append(s, r, s->ch.pos, s->ch.total - s->ch.pos);
+		s->ch.pos += r->have - before;
+		if (r->have < r->want)
+			return 0; /* the chunk is used up: wait for the next one */
+		if (r->have > PG_REASM_MAX ||
+		    bpf_probe_read_kernel(&s->buf[REASM_AT], bound(r->have - 1, PG_REASM_MASK) + 1,
+					  r->buf))
+			return 0;
+		if (r->want > 8)
+			break; /* the StartupMessage, or its first PG_REASM_MAX bytes */
+		if (r->have == PG_HDR_LEN && sb(s, REASM_AT) == 0) {
+			r->want = 8; /* untyped: its code decides */
+			continue;
+		}
+		k = pg_classify(s, c, REASM_AT, r->have, &code);
+		if (k < 0) {
+			c->req.reasm = FRAME_REASM_NONE;
+			s->ch.pos = s->ch.total;
+			return 0;
+		}
+		if (k == 0) {
+			/* typed, joined mid-stream: go on as a typed message with a whole header */
+			len = sb_be32(s, REASM_AT + 1);
+			r->want = pg_want(s, sb(s, REASM_AT), 1 + len);
+			c->req.skip = 1 + len - r->have;
+			c->req.reasm = FRAME_REASM_TYPED;
+			return 0;
+		}
+		len = (__u32)k;
+		if (code != PG_PROTOCOL_3_0) {
+			/* SSLRequest/GSSENCRequest (8 bytes) or CancelRequest: nothing to read */
+			c->req.reasm = FRAME_REASM_NONE;
+			c->req.skip = len > r->have ? len - r->have : 0;
+			pg_untyped(s, c, REASM_AT, r->have, len, code);
+			return 0;
+		}
+		r->want = len < PG_REASM_MAX ? len : PG_REASM_MAX;
+	}
+	if (r->want <= 8)
+		return 0;
+	len = sb_be32(s, REASM_AT);
+	c->req.reasm = FRAME_REASM_NONE;
+	c->req.skip = len > r->have ? len - r->have : 0; /* past PG_REASM_MAX: skipped */
+	pg_untyped(s, c, REASM_AT, r->have, len, PG_PROTOCOL_3_0);
+	return 0;
 }
 
 /* Decode one chunk of a PostgreSQL connection. Global: verified once. */
@@ -808,16 +1078,15 @@ __noinline int dbtap_pg_chunk(struct scratch *s)
 	c = conn_of(s);
 	if (!c)
 		return 0;
+	s->ch.closing = 0;
 	if (s->ch.dir == IO_RECV) {
-		if (c->phase == PG_PHASE_START || c->phase == PG_PHASE_ENC_WAIT) {
-			/* after a refused SSLRequest the client sends its startup in clear */
-			c->phase = PG_PHASE_START;
-			pg_start(s, c);
-		}
-		if (c->phase == PG_PHASE_NORMAL && s->ch.pos < s->ch.total)
+		if (c->phase == PG_PHASE_ENC_WAIT)
+			c->phase = PG_PHASE_START; /* refused: the client goes on in clear */
+		if (c->phase == PG_PHASE_START)
+			dbtap_pg_start(s, c);
+		if (c->phase == PG_PHASE_NORMAL && (s->ch.pos < s->ch.total || c->req.reasm))
 			pg_frame(s, c);
-		/* Terminate alone in a chunk: the client is leaving */
-		if (s->ch.total == PG_HDR_LEN && sb(s, 0) == PG_MSG_TERMINATE) {
+		if (s->ch.closing) {
 			count(DBTAP_CNT_CONN_CLOSE);
 			emit_conn(s, c, DBTAP_EV_CONN_CLOSE, 0, 0);
 			bpf_map_delete_elem(&conns, &s->ch.sk);
@@ -835,8 +1104,10 @@ __noinline int dbtap_pg_chunk(struct scratch *s)
 		}
 		return 0; /* 'N': the client goes on in clear */
 	}
-	if (c->phase == PG_PHASE_START && s->ch.avail >= PG_HDR_LEN && pg_backend_type(sb(s, 0))) {
-		/* the server speaks first on a connection we joined mid-stream */
+	if (c->phase == PG_PHASE_START && s->ch.avail && pg_backend_type(sb(s, 0))) {
+		/* the server speaks first on a connection we joined mid-stream (outside
+		 * PG_PHASE_ENC_WAIT no one-byte answer is expected: a type letter starts a
+		 * message, whose header pg_frame() collects when it is cut) */
 		c->flags |= DBTAP_CONN_F_MIDSTREAM;
 		c->phase = PG_PHASE_NORMAL;
 		emit_conn(s, c, DBTAP_EV_CONN_OPEN, 0, 0);
