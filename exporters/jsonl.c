@@ -16,17 +16,37 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <arpa/inet.h>
+#include <sys/socket.h>
 
 #include "exporters/jsonl.h"
 
 #define NS_PER_S	     1000000000LL
 #define NS_PER_MS	     1000000LL
+#define NS_PER_US	     1000LL
+#define MS_DIGITS	     3 /* decimals of a time with milliseconds */
+#define US_DIGITS	     6 /* decimals of a time with microseconds */
 #define LINE_BUF_INITIAL     4096
 #define DBL_ROUNDTRIP_DIGITS 17	     /* significant digits that always round-trip a double */
 #define DROP_PREFIX	     "drop." /* dbtap_counter_name() prefix of the loss counters */
 
 #define KIND_SERIES "dbtap.series"
+#define KIND_SAMPLE "dbtap.sample"
 #define KIND_SELF   "dbtap.self"
+
+/* error.type of a failed operation whose status code is not known (OpenTelemetry's value) */
+#define ERROR_TYPE_OTHER "_OTHER"
+
+/* Names of the DBTAP_SAMPLE_* reasons, in the order they are written. */
+static const struct {
+	uint32_t bit;
+	const char *name;
+} sample_reasons[] = {
+	{DBTAP_SAMPLE_SLOW, "slow"},
+	{DBTAP_SAMPLE_ERROR, "error"},
+	{DBTAP_SAMPLE_MAX, "max"},
+	{DBTAP_SAMPLE_RANDOM, "random"},
+};
 
 struct dbtap_jsonl {
 	FILE *fp;
@@ -250,8 +270,13 @@ static void member_double(struct dbtap_jsonl *j, const char *key, double v)
 	put_double(j, v);
 }
 
-/* "time": RFC 3339 UTC with milliseconds, e.g. "2026-11-22T19:00:05.123Z". */
-static void member_time(struct dbtap_jsonl *j, int64_t time_ns)
+/*
+ * @key: @time_ns as RFC 3339 UTC with the fraction of a second truncated to @frac_digits (3:
+ * milliseconds, "2026-11-22T19:00:05.123Z"; 6: microseconds, "2026-11-22T19:00:05.123456Z"),
+ * @frac_unit_ns being the nanoseconds of one last digit.
+ */
+static void member_timestamp(struct dbtap_jsonl *j, const char *key, int64_t time_ns,
+			     int frac_digits, int64_t frac_unit_ns)
 {
 	int64_t sec = time_ns / NS_PER_S, rem = time_ns % NS_PER_S;
 	time_t t;
@@ -262,13 +287,26 @@ static void member_time(struct dbtap_jsonl *j, int64_t time_ns)
 		sec--;
 	}
 	t = (time_t)sec;
-	put_key(j, "time");
+	put_key(j, key);
 	if (!gmtime_r(&t, &tm)) {
 		j->err = j->err ? j->err : -EOVERFLOW;
 		return;
 	}
-	put_fmt(j, "\"%04d-%02d-%02dT%02d:%02d:%02d.%03dZ\"", tm.tm_year + 1900, tm.tm_mon + 1,
-		tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(rem / NS_PER_MS));
+	put_fmt(j, "\"%04d-%02d-%02dT%02d:%02d:%02d.%0*" PRId64 "Z\"", tm.tm_year + 1900,
+		tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, frac_digits,
+		rem / frac_unit_ns);
+}
+
+/* "time": the end of the interval, with milliseconds. */
+static void member_time(struct dbtap_jsonl *j, int64_t time_ns)
+{
+	member_timestamp(j, "time", time_ns, MS_DIGITS, NS_PER_MS);
+}
+
+/* A sample's "start" or "end", with microseconds. */
+static void member_time_us(struct dbtap_jsonl *j, const char *key, int64_t time_ns)
+{
+	member_timestamp(j, key, time_ns, US_DIGITS, NS_PER_US);
 }
 
 /* ---- objects ---- */
@@ -301,12 +339,9 @@ static double series_percentile(const struct dbtap_series *s, double q)
 	return nearbyint(v * NS_PER_S) / NS_PER_S;
 }
 
-static void put_series(struct dbtap_jsonl *j, const struct dbtap_snapshot *snap,
-		       const struct dbtap_series *s)
+/* What identifies a series, also written on each of its samples: instance, names, query. */
+static void put_labels(struct dbtap_jsonl *j, const struct dbtap_series *s)
 {
-	size_t i;
-
-	put_head(j, snap, KIND_SERIES);
 	member_str(j, "db.system.name", s->system);
 	member_u64(j, "process.pid", s->instance_pid);
 	member_str_opt(j, "server.address", s->server_address);
@@ -324,6 +359,15 @@ static void put_series(struct dbtap_jsonl *j, const struct dbtap_snapshot *snap,
 	put_fmt(j, "\"%016" PRIx64 "\"", s->query_hash);
 	put_key(j, "dbtap.text_known");
 	put_raw(j, s->text_known ? "true" : "false");
+}
+
+static void put_series(struct dbtap_jsonl *j, const struct dbtap_snapshot *snap,
+		       const struct dbtap_series *s)
+{
+	size_t i;
+
+	put_head(j, snap, KIND_SERIES);
+	put_labels(j, s);
 	member_u64(j, "count", s->count);
 	member_u64(j, "errors", s->errors);
 	member_u64(j, "rows", s->rows);
@@ -353,6 +397,62 @@ static void put_series(struct dbtap_jsonl *j, const struct dbtap_snapshot *snap,
 	put_raw(j, "}\n");
 }
 
+/*
+ * The client end of a sample's connection: TCP peers by address and port, unix sockets by
+ * transport alone (their peer has no useful name); nothing when the family is unknown.
+ */
+static void put_peer(struct dbtap_jsonl *j, const struct dbtap_addr *peer)
+{
+	char addr[INET6_ADDRSTRLEN];
+
+	if (peer->family == AF_UNIX) {
+		member_str(j, "network.transport", "unix");
+		return;
+	}
+	if (peer->family != AF_INET && peer->family != AF_INET6)
+		return;
+	member_str(j, "network.transport", "tcp");
+	if (inet_ntop(peer->family, peer->addr, addr, sizeof(addr)))
+		member_str(j, "network.peer.address", addr);
+	if (peer->port)
+		member_u64(j, "network.peer.port", peer->port);
+}
+
+static void put_sample(struct dbtap_jsonl *j, const struct dbtap_snapshot *snap,
+		       const struct dbtap_sample *sm)
+{
+	bool failed = sm->reasons & DBTAP_SAMPLE_ERROR;
+	bool first = true;
+	size_t i;
+
+	put_head(j, snap, KIND_SAMPLE);
+	put_labels(j, sm->series);
+	member_time_us(j, "start", sm->start_ns);
+	member_time_us(j, "end", sm->end_ns);
+	member_double(j, "duration_s", (double)sm->duration_ns / NS_PER_S);
+
+	put_key(j, "reasons");
+	put_char(j, '[');
+	for (i = 0; i < sizeof(sample_reasons) / sizeof(sample_reasons[0]); i++) {
+		if (!(sm->reasons & sample_reasons[i].bit))
+			continue;
+		if (!first)
+			put_char(j, ',');
+		put_string(j, sample_reasons[i].name);
+		first = false;
+	}
+	put_char(j, ']');
+
+	if (failed) {
+		member_str_opt(j, "db.response.status_code", sm->status);
+		member_str(j, "error.type", sm->status[0] ? sm->status : ERROR_TYPE_OTHER);
+	}
+	member_u64(j, "rows", sm->rows);
+	put_peer(j, &sm->peer);
+	member_u64(j, "thread.id", sm->tid);
+	put_raw(j, "}\n");
+}
+
 static void put_self(struct dbtap_jsonl *j, const struct dbtap_snapshot *snap)
 {
 	const struct dbtap_self_stats *st = &snap->self;
@@ -368,6 +468,7 @@ static void put_self(struct dbtap_jsonl *j, const struct dbtap_snapshot *snap)
 	member_u64(j, "texts", st->counters[DBTAP_CNT_TEXTS]);
 	member_u64(j, "ringbuf_events", st->ringbuf_events);
 	member_u64(j, "series_dropped", st->series_dropped);
+	member_u64(j, "samples_dropped", st->samples_dropped);
 
 	put_key(j, "counters");
 	put_char(j, '{');
@@ -444,13 +545,22 @@ int dbtap_jsonl_write(struct dbtap_jsonl *j, const struct dbtap_snapshot *snap)
 	size_t i;
 
 	if (!j || !snap || (snap->n_series && !snap->series) ||
-	    (snap->self.n_progs && !snap->self.progs))
+	    (snap->n_samples && !snap->samples) || (snap->self.n_progs && !snap->self.progs))
 		return -EINVAL;
+	for (i = 0; i < snap->n_samples; i++)
+		if (!snap->samples[i].series)
+			return -EINVAL;
 
 	for (i = 0; i < snap->n_series; i++) {
 		if (snap->series[i].count == 0)
 			continue;
 		put_series(j, snap, &snap->series[i]);
+		err = flush_line(j);
+		if (err)
+			return err;
+	}
+	for (i = 0; i < snap->n_samples; i++) {
+		put_sample(j, snap, &snap->samples[i]);
 		err = flush_line(j);
 		if (err)
 			return err;

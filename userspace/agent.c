@@ -2,7 +2,8 @@
 /*
  * agent.c - the capture run. One thread: ring_buffer__poll() with a timeout that ends at the
  * next interval boundary; at each boundary the epoch is bumped, the maps are read into a
- * snapshot and every output writes it. Signals only set a flag.
+ * snapshot with the samples received meanwhile, and every output writes it. Signals only set
+ * a flag.
  */
 #include <errno.h>
 #include <signal.h>
@@ -25,6 +26,7 @@
 
 #define PROC_ROOT "/proc"
 #define MAX_PROGS 32
+#define NS_PER_S  1000000000LL
 
 static volatile sig_atomic_t stop_requested;
 
@@ -108,6 +110,10 @@ static int on_event(void *ctx, void *data, size_t size)
 	case DBTAP_EV_QUERY_TEXT:
 		if (size >= sizeof(struct dbtap_ev_text))
 			dbtap_store_add_text(a->store, data);
+		break;
+	case DBTAP_EV_SAMPLE:
+		if (size >= sizeof(struct dbtap_ev_sample))
+			dbtap_store_add_sample(a->store, data);
 		break;
 	case DBTAP_EV_CONN_OPEN: {
 		const struct dbtap_ev_conn *c = data;
@@ -207,22 +213,30 @@ static void read_self(struct agent *a, struct dbtap_self_stats *self)
 	self->capture_path = dbtap_capture_name(a->loader.path);
 }
 
+static int64_t timespec_ns(const struct timespec *ts)
+{
+	return (int64_t)ts->tv_sec * NS_PER_S + ts->tv_nsec;
+}
+
 /* End an interval: bump the epoch, read everything, write every output. */
 static int flush_interval(struct agent *a, double length_s)
 {
 	struct dbtap_snapshot snap = {0};
-	struct timespec ts;
+	struct timespec real, mono;
 	uint32_t closed = a->loader.skel->bss->epoch;
 	int ret;
 
 	/* let the ring buffer's texts arrive before the counts that need them */
 	ring_buffer__consume(a->rb);
 	__atomic_store_n(&a->loader.skel->bss->epoch, closed + 1, __ATOMIC_SEQ_CST);
-	clock_gettime(CLOCK_REALTIME, &ts);
-	snap.time_ns = (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+	/* read back to back: the samples' kernel (monotonic) times become wall clock times */
+	clock_gettime(CLOCK_REALTIME, &real);
+	clock_gettime(CLOCK_MONOTONIC, &mono);
+	snap.time_ns = timespec_ns(&real);
 	snap.interval_s = length_s;
 	ret = dbtap_store_collect(a->store, bpf_map__fd(a->loader.skel->maps.aggs),
-				  bpf_map__fd(a->loader.skel->maps.errs), closed, &snap);
+				  bpf_map__fd(a->loader.skel->maps.errs), closed,
+				  timespec_ns(&real) - timespec_ns(&mono), &snap);
 	if (ret)
 		fprintf(stderr, "dbtap: reading the maps: %s\n", strerror(-ret));
 	read_self(a, &snap.self);

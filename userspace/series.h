@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /*
- * series.h - the per-interval snapshot handed from the series store to every exporter.
+ * series.h - the per-interval snapshot handed from the series store to every exporter: the
+ * series, the samples of single operations, the agent's own health.
  *
  * A snapshot is read-only for exporters and lives until the exporter returns. Strings are
  * never NULL: an unknown value is "" (exporters omit empty attributes).
@@ -48,6 +49,23 @@ struct dbtap_series {
 	size_t n_status;
 };
 
+/*
+ * One sampled operation (the kernel's struct dbtap_ev_sample), received during the interval.
+ * Its labels are those of its series, which is in the same snapshot (with count 0 when the
+ * operation was counted in an earlier interval: exporters skip such series).
+ */
+struct dbtap_sample {
+	const struct dbtap_series *series; /* labels: system, instance, names, query */
+	int64_t start_ns;		   /* wall clock (CLOCK_REALTIME): request read */
+	int64_t end_ns;			   /* wall clock: response written */
+	uint64_t duration_ns;		   /* end - start, from the kernel's monotonic clock */
+	uint32_t reasons;		   /* DBTAP_SAMPLE_* */
+	char status[DBTAP_STATUS_LEN + 1]; /* NUL terminated; "" on success or when unknown */
+	uint64_t rows;			   /* rows returned or affected */
+	uint32_t tid;			   /* server thread (a PostgreSQL backend's PID) */
+	struct dbtap_addr peer;		   /* the client: AF_INET, AF_INET6, AF_UNIX, 0 unknown */
+};
+
 struct dbtap_prog_stat {
 	const char *name;
 	uint64_t run_cnt;     /* delta this interval */
@@ -59,6 +77,7 @@ struct dbtap_self_stats {
 	uint64_t counters[DBTAP_CNT_MAX]; /* deltas; DBTAP_CNT_DROP_* are drops by cause */
 	uint64_t ringbuf_events;	  /* records read from the ring buffer */
 	uint64_t series_dropped;	  /* series folded away by the cardinality cap */
+	uint64_t samples_dropped;	  /* samples received but not exported (caps) */
 	const struct dbtap_prog_stat *progs;
 	size_t n_progs;
 	double cpu_s;	    /* agent user+system CPU seconds this interval */
@@ -72,6 +91,8 @@ struct dbtap_snapshot {
 	double interval_s; /* measured length of the interval */
 	const struct dbtap_series *series;
 	size_t n_series;
+	const struct dbtap_sample *samples; /* in the order received */
+	size_t n_samples;
 	struct dbtap_self_stats self;
 };
 

@@ -3,7 +3,8 @@
  * store.c - the series store: turns the kernel's cumulative per-fingerprint counters into
  * per-interval series, labelled with what userspace learned from the ring buffer (query
  * texts, names) and from discovery (instances). Kernel keys whose texts normalize to the same
- * text are merged into one series.
+ * text are merged into one series. The samples of the interval are kept (bounded) and labelled
+ * as the series their key belongs to.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -173,6 +174,15 @@ struct dbtap_store {
 	char **strs;	     /* strings owned by the current snapshot */
 	size_t nstrs, capstrs;
 	uint64_t series_dropped;
+	/* samples received since the last snapshot, DBTAP_STORE_MAX_SAMPLES at most */
+	struct dbtap_ev_sample *pending;
+	size_t n_pending;
+	uint64_t pending_dropped; /* received beyond the cap (or without memory) */
+	/* the current snapshot's samples, and the index of each one's series in out[] */
+	struct dbtap_sample *samples;
+	size_t *sample_series;
+	size_t n_samples;
+	uint64_t samples_dropped;
 };
 
 static void free_text(void *v)
@@ -215,6 +225,9 @@ void dbtap_store_free(struct dbtap_store *st)
 	free(st->b);
 	free(st->out);
 	free(st->strs);
+	free(st->pending);
+	free(st->samples);
+	free(st->sample_series);
 	hm_free(&st->texts, free_text);
 	hm_free(&st->names, free);
 	hm_free(&st->instances, free);
@@ -322,6 +335,17 @@ void dbtap_store_add_text(struct dbtap_store *st, const struct dbtap_ev_text *ev
 		free_text(t);
 	else
 		free_text(old);
+}
+
+void dbtap_store_add_sample(struct dbtap_store *st, const struct dbtap_ev_sample *ev)
+{
+	if (!st->pending)
+		st->pending = calloc(DBTAP_STORE_MAX_SAMPLES, sizeof(*st->pending));
+	if (!st->pending || st->n_pending >= DBTAP_STORE_MAX_SAMPLES) {
+		st->pending_dropped++;
+		return;
+	}
+	st->pending[st->n_pending++] = *ev;
 }
 
 /* ---- collecting a snapshot ---- */
@@ -522,6 +546,60 @@ static int collect_errs(struct dbtap_store *st, int fd)
 	return 0;
 }
 
+/*
+ * Label the samples received since the last snapshot with their series (found or created by
+ * group_for(), as for the maps' keys) and convert their times to wall clock. A sample whose
+ * series the cardinality cap folded away is dropped and counted.
+ */
+static int collect_samples(struct dbtap_store *st, int64_t realtime_offset_ns)
+{
+	size_t i;
+
+	st->n_samples = 0;
+	st->samples_dropped = st->pending_dropped;
+	st->pending_dropped = 0;
+	if (st->n_pending && (!st->samples || !st->sample_series)) {
+		st->samples = calloc(DBTAP_STORE_MAX_SAMPLES, sizeof(*st->samples));
+		st->sample_series = calloc(DBTAP_STORE_MAX_SAMPLES, sizeof(*st->sample_series));
+		if (!st->samples || !st->sample_series) {
+			free(st->samples);
+			free(st->sample_series);
+			st->samples = NULL;
+			st->sample_series = NULL;
+			st->samples_dropped += st->n_pending;
+			st->n_pending = 0;
+			return -ENOMEM;
+		}
+	}
+	for (i = 0; i < st->n_pending; i++) {
+		const struct dbtap_ev_sample *ev = &st->pending[i];
+		uint64_t series_dropped = st->series_dropped;
+		struct dbtap_sample *out = &st->samples[st->n_samples];
+		struct building *b = group_for(st, &ev->key);
+
+		if (!b) {
+			/* a loss of this sample, not of one more series: its operation was counted
+			 * (and any fold of its series) when the maps were read */
+			st->series_dropped = series_dropped;
+			st->samples_dropped++;
+			continue;
+		}
+		memset(out, 0, sizeof(*out));
+		out->start_ns = (int64_t)ev->start_ns + realtime_offset_ns;
+		out->end_ns = (int64_t)ev->end_ns + realtime_offset_ns;
+		out->duration_ns = ev->end_ns > ev->start_ns ? ev->end_ns - ev->start_ns : 0;
+		out->reasons = ev->reasons;
+		memcpy(out->status, ev->status, DBTAP_STATUS_LEN);
+		out->status[DBTAP_STATUS_LEN] = '\0';
+		out->rows = ev->rows;
+		out->tid = ev->tid;
+		out->peer = ev->peer;
+		st->sample_series[st->n_samples++] = (size_t)(b - st->b);
+	}
+	st->n_pending = 0;
+	return 0;
+}
+
 /* Bounds from the histogram when the exact interval min/max slot was overwritten. */
 static void minmax_from_hist(struct building *b)
 {
@@ -541,20 +619,28 @@ static void minmax_from_hist(struct building *b)
 }
 
 int dbtap_store_collect(struct dbtap_store *st, int aggs_fd, int errs_fd, uint32_t closed_epoch,
-			struct dbtap_snapshot *snap)
+			int64_t realtime_offset_ns, struct dbtap_snapshot *snap)
 {
 	size_t i;
-	int ret;
+	int ret, ret_samples;
 
 	snapshot_reset(st);
 	st->series_dropped = 0;
 	ret = collect_aggs(st, aggs_fd, closed_epoch);
 	if (!ret)
 		ret = collect_errs(st, errs_fd);
+	/* after the maps, so that series with operations come first under the cap */
+	ret_samples = collect_samples(st, realtime_offset_ns);
+	if (!ret)
+		ret = ret_samples;
 	free(st->out);
 	st->out = calloc(st->nb ? st->nb : 1, sizeof(*st->out));
-	if (!st->out)
+	if (!st->out) {
+		st->samples_dropped += st->n_samples;
+		st->n_samples = 0;
+		snap->self.samples_dropped = st->samples_dropped;
 		return -ENOMEM;
+	}
 	for (i = 0; i < st->nb; i++) {
 		struct building *b = &st->b[i];
 
@@ -566,8 +652,13 @@ int dbtap_store_collect(struct dbtap_store *st, int aggs_fd, int errs_fd, uint32
 		b->s.n_status = b->n_status;
 		st->out[i] = b->s;
 	}
+	for (i = 0; i < st->n_samples; i++)
+		st->samples[i].series = &st->out[st->sample_series[i]];
 	snap->series = st->out;
 	snap->n_series = st->nb;
+	snap->samples = st->samples;
+	snap->n_samples = st->n_samples;
 	snap->self.series_dropped = st->series_dropped;
+	snap->self.samples_dropped = st->samples_dropped;
 	return ret;
 }

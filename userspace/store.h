@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /*
  * store.h - the series store: what userspace knows beside the kernel's counts (query texts,
- * database and user names, instances), and the per-interval snapshot built from the maps.
+ * database and user names, instances), the samples received during the interval, and the
+ * per-interval snapshot built from the maps.
  */
 #ifndef DBTAP_STORE_H
 #define DBTAP_STORE_H
@@ -30,12 +31,24 @@ void dbtap_store_add_text(struct dbtap_store *st, const struct dbtap_ev_text *ev
 /* Learn names from a PostgreSQL startup message (user, database, application_name). */
 void dbtap_store_add_startup(struct dbtap_store *st, const uint8_t *msg, size_t len);
 
+/* Samples kept per interval; the ones received beyond are counted in samples_dropped. */
+#define DBTAP_STORE_MAX_SAMPLES 1000
+
+/*
+ * A sample record from the kernel: kept until the next dbtap_store_collect() labels it, up to
+ * DBTAP_STORE_MAX_SAMPLES per interval; beyond, it is only counted as dropped.
+ */
+void dbtap_store_add_sample(struct dbtap_store *st, const struct dbtap_ev_sample *ev);
+
 /*
  * Read the "aggs" and "errs" maps (fds), subtract what the last call saw, and fill @snap with
- * the series active since then. @closed_epoch: the epoch that just ended (its min/max slot is
- * read). The snapshot stays valid until the next call. 0 or -errno.
+ * the series active since then and the samples received since then, each labelled as its
+ * series (a series that only a sample refers to is in the snapshot with count 0).
+ * @closed_epoch: the epoch that just ended (its min/max slot is read). @realtime_offset_ns:
+ * CLOCK_REALTIME minus CLOCK_MONOTONIC, read once for this interval, turns the samples' kernel
+ * times into wall clock times. The snapshot stays valid until the next call. 0 or -errno.
  */
 int dbtap_store_collect(struct dbtap_store *st, int aggs_fd, int errs_fd, uint32_t closed_epoch,
-			struct dbtap_snapshot *snap);
+			int64_t realtime_offset_ns, struct dbtap_snapshot *snap);
 
 #endif /* DBTAP_STORE_H */

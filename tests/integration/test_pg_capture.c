@@ -44,7 +44,10 @@
 #define SLEEP_TOLERANCE_S     0.005 /* p50/p99 must fall in [SLEEP_S, SLEEP_S + this] */
 #define GARBAGE_BYTES	      4096
 #define GARBAGE_SEED	      0x5eed1234abcd9876ULL
-#define TIME_SKEW_S	      600 /* series time must be within this of the wall clock */
+#define TIME_SKEW_S	      600  /* series time must be within this of the wall clock */
+#define US_S		      1e-6 /* a sample's start and end are truncated to microseconds */
+#define SAMPLE_LATE_S	      0.01 /* a sample ends at most this after its interval's time */
+#define SAMPLE_EARLY_S	      1.0  /* ... and at most one interval and this before it */
 
 struct fixture {
 	const char *capture; /* --capture value of this group */
@@ -56,6 +59,7 @@ struct fixture {
 	struct pgserver extra;
 	struct pgbench_run bench;
 	cJSON *lines;
+	cJSON *lines_second; /* the output of agents[1], when a test compares two */
 };
 
 /* ---- helpers ---- */
@@ -67,23 +71,44 @@ static void expect_u64(uint64_t got, uint64_t want, const char *what)
 			 (unsigned long long)want);
 }
 
-static void start_agent(struct fixture *f, int slot, double interval_s, pid_t instance)
+#define MAX_EXTRA_ARGS 8
+
+/* Start an agent on @instance with this group's --capture and @extra flags (may be NULL). */
+static void start_agent_with(struct fixture *f, int slot, double interval_s, pid_t instance,
+			     const char *const *extra)
 {
 	char pid[16];
-	const char *args[] = {"--capture", f->capture, "--pid", pid, NULL};
+	const char *args[5 + MAX_EXTRA_ARGS] = {"--capture", f->capture, "--pid", pid};
+	int n = 4;
 
 	snprintf(pid, sizeof(pid), "%d", (int)instance);
+	while (extra && *extra) {
+		assert_true(n < 4 + MAX_EXTRA_ARGS);
+		args[n++] = *extra++;
+	}
+	args[n] = NULL;
 	assert_int_equal(agent_start(&f->agents[slot], interval_s, args), 0);
+}
+
+static void start_agent(struct fixture *f, int slot, double interval_s, pid_t instance)
+{
+	start_agent_with(f, slot, interval_s, instance, NULL);
+}
+
+/* Stop the agent (it must exit 0) and parse its output into *@store (freeing what was there). */
+static cJSON *stop_agent_into(struct fixture *f, int slot, cJSON **store)
+{
+	assert_int_equal(agent_stop(&f->agents[slot]), 0);
+	cJSON_Delete(*store);
+	*store = agent_read_lines(&f->agents[slot]);
+	assert_non_null(*store);
+	return *store;
 }
 
 /* Stop the agent (it must exit 0) and parse its output into f->lines. */
 static cJSON *stop_agent(struct fixture *f, int slot)
 {
-	assert_int_equal(agent_stop(&f->agents[slot]), 0);
-	cJSON_Delete(f->lines);
-	f->lines = agent_read_lines(&f->agents[slot]);
-	assert_non_null(f->lines);
-	return f->lines;
+	return stop_agent_into(f, slot, &f->lines);
 }
 
 static PGconn *connect_client(struct fixture *f, const struct pgserver *srv, bool unix_socket)
@@ -178,25 +203,40 @@ static double number_at(const cJSON *line, const char *key)
 	return item->valuedouble;
 }
 
-/* "2026-11-22T19:00:05.123Z": format, and close to the wall clock (so it is UTC). Returns the
- * time in seconds since the epoch. */
-static double check_time(const char *t)
+/* @t in the form of @pattern ('d' a digit, "dddd-dd-ddTdd:dd:dd.dddZ"), and close to the wall
+ * clock (so it is UTC). Returns the time in units of its last digit since the epoch. */
+static int64_t check_rfc3339(const char *t, const char *pattern, const char *what)
 {
-	static const char pattern[] = "dddd-dd-ddTdd:dd:dd.dddZ";
+	size_t i, frac_digits = strlen(pattern) - strlen("dddd-dd-ddTdd:dd:dd.Z");
+	int64_t per_s = 1;
 	struct tm tm = {0};
 	time_t sec;
-	size_t i;
 
 	if (strlen(t) != strlen(pattern))
-		fail_msg("time \"%s\" is not RFC 3339 UTC with milliseconds", t);
+		fail_msg("time \"%s\" is not RFC 3339 UTC with %s", t, what);
 	for (i = 0; pattern[i]; i++)
 		if (pattern[i] == 'd' ? !isdigit((unsigned char)t[i]) : t[i] != pattern[i])
-			fail_msg("time \"%s\" is not RFC 3339 UTC with milliseconds", t);
+			fail_msg("time \"%s\" is not RFC 3339 UTC with %s", t, what);
 	assert_non_null(strptime(t, "%Y-%m-%dT%H:%M:%S", &tm));
 	sec = timegm(&tm);
 	if (llabs((long long)(sec - time(NULL))) > TIME_SKEW_S)
 		fail_msg("time \"%s\" is more than %d s from now (not UTC?)", t, TIME_SKEW_S);
-	return (double)sec + strtol(t + strlen("dddd-dd-ddTdd:dd:dd."), NULL, 10) / 1000.0;
+	for (i = 0; i < frac_digits; i++)
+		per_s *= 10;
+	return (int64_t)sec * per_s + strtol(t + strlen("dddd-dd-ddTdd:dd:dd."), NULL, 10);
+}
+
+/* "2026-11-22T19:00:05.123Z": a line's time, with milliseconds. In seconds since the epoch. */
+static double check_time(const char *t)
+{
+	return check_rfc3339(t, "dddd-dd-ddTdd:dd:dd.dddZ", "milliseconds") / 1e3;
+}
+
+/* "2026-11-22T19:00:05.123456Z": a sample's start or end, with microseconds. In microseconds
+ * since the epoch (exact: a double in seconds would round away the last digit). */
+static int64_t check_time_us(const char *t)
+{
+	return check_rfc3339(t, "dddd-dd-ddTdd:dd:dd.ddddddZ", "microseconds");
 }
 
 static bool is_lower_hex16(const char *s)
@@ -263,12 +303,112 @@ static void check_select_series(const cJSON *line, const struct pgserver *srv)
 	assert_true(p50 > 0 && p50 <= p90 && p90 <= p99);
 }
 
+/* Whether the "reasons" array of a sample line holds @reason. */
+static bool sample_has_reason(const cJSON *line, const char *reason)
+{
+	const cJSON *r;
+
+	cJSON_ArrayForEach (r, get(line, "reasons")) {
+		if (cJSON_IsString(r) && !strcmp(r->valuestring, reason))
+			return true;
+	}
+	return false;
+}
+
+/* The contract of every dbtap.sample line (docs/output.md), whatever the query: labels of a
+ * PostgreSQL series, times in the line's interval that agree with duration_s, known reasons,
+ * error keys exactly on failures, peer keys only for TCP. */
+static void check_sample(const cJSON *line)
+{
+	static const char *const known_reasons[] = {"slow", "error", "max", "random"};
+	double t = check_time(testutil_json_string(line, "time") ?: "");
+	int64_t start, end;
+	double duration;
+	const char *transport;
+	const cJSON *r;
+	bool failed;
+	size_t i;
+
+	assert_string_at(line, "kind", "dbtap.sample");
+	assert_string_at(line, "db.system.name", "postgresql");
+	assert_true(int_at(line, "process.pid") > 0);
+	get(line, "db.operation.name");
+	get(line, "db.query.summary");
+	assert_true(is_lower_hex16(testutil_json_string(line, "dbtap.query_hash") ?: ""));
+	assert_true(cJSON_IsBool(get(line, "dbtap.text_known")));
+
+	start = check_time_us(testutil_json_string(line, "start") ?: "");
+	end = check_time_us(testutil_json_string(line, "end") ?: "");
+	duration = number_at(line, "duration_s");
+	/* both truncated to whole microseconds: their distance is within 1 us of the duration */
+	if (start > end || fabs((double)(end - start) * US_S - duration) > US_S * 1.001)
+		fail_msg("start %lld us end %lld us do not match duration_s %.9f", (long long)start,
+			 (long long)end, duration);
+	if (end * US_S > t + SAMPLE_LATE_S ||
+	    end * US_S < t - number_at(line, "interval_s") - SAMPLE_EARLY_S)
+		fail_msg("sample end %lld us is not in its interval (time %.3f)", (long long)end,
+			 t);
+
+	assert_true(cJSON_IsArray(get(line, "reasons")));
+	assert_true(cJSON_GetArraySize(get(line, "reasons")) > 0);
+	cJSON_ArrayForEach (r, get(line, "reasons")) {
+		bool known = false;
+
+		assert_true(cJSON_IsString(r));
+		for (i = 0; i < sizeof(known_reasons) / sizeof(known_reasons[0]); i++)
+			known |= !strcmp(r->valuestring, known_reasons[i]);
+		if (!known)
+			fail_msg("unknown sample reason \"%s\"", r->valuestring);
+	}
+	failed = sample_has_reason(line, "error");
+	assert_true(!!testutil_json_get(line, "error.type") == failed);
+	if (!failed)
+		assert_null(testutil_json_get(line, "db.response.status_code"));
+	assert_true(int_at(line, "rows") >= 0);
+	assert_true(int_at(line, "thread.id") > 0);
+	transport = testutil_json_string(line, "network.transport") ?: "";
+	if (!strcmp(transport, "tcp")) {
+		assert_non_null(testutil_json_string(line, "network.peer.address"));
+		assert_true(int_at(line, "network.peer.port") > 0);
+	} else if (!strcmp(transport, "unix") || !testutil_json_get(line, "network.transport")) {
+		/* unix, or a family the kernel did not know: no peer address */
+		assert_null(testutil_json_get(line, "network.peer.address"));
+		assert_null(testutil_json_get(line, "network.peer.port"));
+	} else {
+		fail_msg("network.transport \"%s\", want tcp or unix", transport);
+	}
+}
+
+/* Sample lines of @lines whose string @key is @value (any when @key is NULL) and whose reasons
+ * hold @reason (any when NULL). */
+static unsigned int count_samples(const cJSON *lines, const char *key, const char *value,
+				  const char *reason)
+{
+	unsigned int n = 0;
+	const cJSON *line;
+
+	cJSON_ArrayForEach (line, lines) {
+		const char *v = key ? testutil_json_string(line, key) : NULL;
+
+		if (strcmp(testutil_json_string(line, "kind") ?: "", "dbtap.sample"))
+			continue;
+		if (key && (!v || strcmp(v, value)))
+			continue;
+		if (reason && !sample_has_reason(line, reason))
+			continue;
+		n++;
+	}
+	return n;
+}
+
 /* Every field of a dbtap.self line. */
 static void check_self(const cJSON *line, const char *capture)
 {
-	static const char *const ints[] = {
-		"events",	  "ops",	 "samples",  "texts", "ringbuf_events",
-		"series_dropped", "undecodable", "rss_bytes"};
+	static const char *const ints[] = {"events",	      "ops",
+					   "samples",	      "texts",
+					   "ringbuf_events",  "series_dropped",
+					   "samples_dropped", "undecodable",
+					   "rss_bytes"};
 	const cJSON *item, *prog;
 	size_t i;
 
@@ -305,33 +445,59 @@ static void check_self(const cJSON *line, const char *capture)
 	}
 }
 
-/* Per interval: its series lines, then exactly one dbtap.self line, all with the same time and
- * interval_s; intervals follow each other (end times increase by interval_s). Returns the
- * number of intervals. */
+/* Some dbtap.series line of @lines has the dbtap.query_hash and process.pid of @sample. */
+static bool sample_has_series(const cJSON *lines, const cJSON *sample)
+{
+	const char *hash = testutil_json_string(sample, "dbtap.query_hash") ?: "";
+	const cJSON *line;
+
+	cJSON_ArrayForEach (line, lines) {
+		if (!strcmp(testutil_json_string(line, "kind") ?: "", "dbtap.series") &&
+		    !strcmp(testutil_json_string(line, "dbtap.query_hash") ?: "", hash) &&
+		    int_at(line, "process.pid") == int_at(sample, "process.pid"))
+			return true;
+	}
+	return false;
+}
+
+/* Per interval: its series lines, then its sample lines, then exactly one dbtap.self line, all
+ * with the same time and interval_s; intervals follow each other (end times increase by
+ * interval_s). Every sample line passes check_sample() and joins a series line (the operation
+ * it samples was counted). Returns the number of intervals. */
 static int check_interval_structure(const cJSON *lines, const char *capture)
 {
-	const cJSON *line, *first_series = NULL;
+	const cJSON *line, *first = NULL;
+	bool in_samples = false;
 	double prev_end = 0;
 	int intervals = 0;
 
 	cJSON_ArrayForEach (line, lines) {
 		const char *kind = testutil_json_string(line, "kind") ?: "";
 
-		if (!strcmp(kind, "dbtap.series")) {
-			if (!first_series)
-				first_series = line;
-			assert_string_at(line, "time", testutil_json_string(first_series, "time"));
+		if (!strcmp(kind, "dbtap.series") || !strcmp(kind, "dbtap.sample")) {
+			if (!strcmp(kind, "dbtap.sample")) {
+				check_sample(line);
+				if (!sample_has_series(lines, line))
+					fail_msg("sample of query hash %s has no series line",
+						 testutil_json_string(line, "dbtap.query_hash"));
+				in_samples = true;
+			} else if (in_samples) {
+				fail_msg("a series line after the sample lines of its interval");
+			}
+			if (!first)
+				first = line;
+			assert_string_at(line, "time", testutil_json_string(first, "time"));
 			assert_true(number_at(line, "interval_s") ==
-				    number_at(first_series, "interval_s"));
+				    number_at(first, "interval_s"));
 			continue;
 		}
 		if (strcmp(kind, "dbtap.self"))
 			fail_msg("line with unknown kind \"%s\"", kind);
 		check_self(line, capture);
-		if (first_series) {
-			assert_string_at(line, "time", testutil_json_string(first_series, "time"));
+		if (first) {
+			assert_string_at(line, "time", testutil_json_string(first, "time"));
 			assert_true(number_at(line, "interval_s") ==
-				    number_at(first_series, "interval_s"));
+				    number_at(first, "interval_s"));
 		}
 		if (intervals > 0) {
 			double end = check_time(testutil_json_string(line, "time"));
@@ -343,11 +509,12 @@ static int check_interval_structure(const cJSON *lines, const char *capture)
 			assert_true(fabs(end - prev_end - number_at(line, "interval_s")) < 0.25);
 		}
 		prev_end = check_time(testutil_json_string(line, "time"));
-		first_series = NULL;
+		first = NULL;
+		in_samples = false;
 		intervals++;
 	}
-	if (first_series)
-		fail_msg("series lines after the last dbtap.self line");
+	if (first)
+		fail_msg("series or sample lines after the last dbtap.self line");
 	return intervals;
 }
 
@@ -450,6 +617,7 @@ static int test_setup(void **state)
 	memset(&f->extra, 0, sizeof(f->extra));
 	memset(&f->bench, 0, sizeof(f->bench));
 	f->lines = NULL;
+	f->lines_second = NULL;
 	return 0;
 }
 
@@ -471,6 +639,8 @@ static int test_teardown(void **state)
 	pgserver_stop(&f->extra);
 	cJSON_Delete(f->lines);
 	f->lines = NULL;
+	cJSON_Delete(f->lines_second);
+	f->lines_second = NULL;
 	return 0;
 }
 
@@ -611,8 +781,11 @@ static void test_pgbench_modes(void **state)
 
 /* ---- 3. latency percentiles ---- */
 
-#define SLEEP_QUERIES  20
-#define SLEEP_ATTEMPTS 20
+#define SLEEP_QUERIES	   20
+#define SLEEP_ATTEMPTS	   20
+#define SLEEP_TEXT	   "SELECT pg_sleep(?)"
+#define SLOW_THRESHOLD_ARG "40ms" /* --slow-threshold of the second agent: below SLEEP_S */
+#define SLOW_THRESHOLD_S   0.04
 
 static double monotonic_s(void)
 {
@@ -641,6 +814,48 @@ static double run_sleeps(PGconn *c)
 	return slowest;
 }
 
+/*
+ * The samples of pg_sleep in @lines (the --slow-threshold SLOW_THRESHOLD_ARG agent): every one
+ * of the SLEEP_QUERIES, each "slow", at least SLEEP_S long and at most the slowest round trip,
+ * one after the other on the connection (each starts after the previous one ended).
+ */
+static void check_slow_samples(const cJSON *lines, double slowest)
+{
+	const cJSON *line;
+	int64_t prev_end = 0;
+	unsigned int n = 0;
+
+	cJSON_ArrayForEach (line, lines) {
+		const char *text = testutil_json_string(line, "db.query.text");
+		int64_t start;
+		double duration;
+
+		if (strcmp(testutil_json_string(line, "kind") ?: "", "dbtap.sample") || !text ||
+		    strcmp(text, SLEEP_TEXT))
+			continue;
+		check_sample(line);
+		if (!sample_has_reason(line, "slow"))
+			fail_msg("pg_sleep(%g) sample %u not \"slow\" at --slow-threshold %s",
+				 SLEEP_S, n, SLOW_THRESHOLD_ARG);
+		assert_false(sample_has_reason(line, "error"));
+		duration = number_at(line, "duration_s");
+		if (duration < SLEEP_S || duration > slowest)
+			fail_msg("pg_sleep sample duration_s %.6f, want in [%.3f, %.6f]", duration,
+				 SLEEP_S, slowest);
+		start = check_time_us(testutil_json_string(line, "start"));
+		if (start < prev_end)
+			fail_msg("pg_sleep sample %u starts at %lld us, before the previous ended "
+				 "(%lld us)",
+				 n, (long long)start, (long long)prev_end);
+		prev_end = check_time_us(testutil_json_string(line, "end"));
+		expect_u64(int_at(line, "rows"), 1, "rows of a pg_sleep sample");
+		assert_string_at(line, "network.transport", "tcp");
+		assert_string_at(line, "network.peer.address", "127.0.0.1");
+		n++;
+	}
+	expect_u64(n, SLEEP_QUERIES, "pg_sleep samples at --slow-threshold " SLOW_THRESHOLD_ARG);
+}
+
 static void test_latency_percentiles(void **state)
 {
 	struct fixture *f = *state;
@@ -651,13 +866,20 @@ static void test_latency_percentiles(void **state)
 
 	/* The server's time is at most the client's round trip. On a busy shared machine one
 	 * pg_sleep can really take longer than the window, and then the agent is right to report
-	 * it: retry the run, and judge the agent only on a run where every round trip fit. */
+	 * it: retry the run, and judge the agent only on a run where every round trip fit. A
+	 * second agent with a slow threshold below SLEEP_S watches the same run for its samples. */
+	_Static_assert(SLOW_THRESHOLD_S < SLEEP_S, "the second agent must see every sleep as slow");
+	_Static_assert(SLEEP_S + SLEEP_TOLERANCE_S < 0.1, "the first agent (100 ms) must see none");
 	for (attempt = 1; attempt <= SLEEP_ATTEMPTS; attempt++) {
 		PGconn *c;
 
 		start_agent(f, 0, LONG_INTERVAL_S, f->srv.pid);
+		start_agent_with(
+			f, 1, LONG_INTERVAL_S, f->srv.pid,
+			(const char *const[]){"--slow-threshold", SLOW_THRESHOLD_ARG, NULL});
 		c = connect_client(f, &f->srv, false);
 		slowest = run_sleeps(c);
+		stop_agent_into(f, 1, &f->lines_second);
 		lines = stop_agent(f, 0);
 		close_client(f, c);
 		if (slowest <= SLEEP_S + SLEEP_TOLERANCE_S)
@@ -673,7 +895,8 @@ static void test_latency_percentiles(void **state)
 	cJSON_ArrayForEach (line, lines) {
 		const char *text = testutil_json_string(line, "db.query.text");
 
-		if (!text || strcmp(text, "SELECT pg_sleep(?)"))
+		if (strcmp(testutil_json_string(line, "kind") ?: "", "dbtap.series") || !text ||
+		    strcmp(text, SLEEP_TEXT))
 			continue;
 		assert_null(found); /* one interval, so one line */
 		found = line;
@@ -689,6 +912,23 @@ static void test_latency_percentiles(void **state)
 			 SLEEP_S, SLEEP_S + SLEEP_TOLERANCE_S);
 	assert_true(number_at(found, "duration_s.min") >= SLEEP_S);
 	assert_true(number_at(found, "duration_s.max") <= slowest);
+
+	/* Default --slow-threshold (100 ms): no sleep is slow, the first of the interval and each
+	 * new maximum are sampled as "max" (the first at least). */
+	if (count_samples(lines, "db.query.text", SLEEP_TEXT, "max") < 1)
+		fail_msg("no pg_sleep sample with reason \"max\"");
+	expect_u64(count_samples(lines, "db.query.text", SLEEP_TEXT, "slow"), 0,
+		   "pg_sleep samples with reason \"slow\" at the default threshold");
+	expect_u64(count_samples(lines, "db.query.text", SLEEP_TEXT, NULL),
+		   count_samples(lines, "db.query.text", SLEEP_TEXT, "max"),
+		   "pg_sleep samples, all \"max\"");
+	assert_true(count_samples(lines, "db.query.text", SLEEP_TEXT, NULL) <= SLEEP_QUERIES);
+	expect_u64(agent_sum_self(lines, "samples_dropped"), 0, "samples_dropped");
+
+	/* --slow-threshold 40ms: all of them */
+	check_slow_samples(f->lines_second, slowest);
+	assert_int_equal(check_interval_structure(f->lines_second, f->capture), 1);
+	expect_u64(agent_sum_self(f->lines_second, "samples_dropped"), 0, "samples_dropped");
 }
 
 /* ---- 4. errors and their SQLSTATE codes ---- */
@@ -696,15 +936,61 @@ static void test_latency_percentiles(void **state)
 #define FAILING_QUERIES 5
 #define OK_QUERIES	3
 
+/* The client's own port of a TCP connection: the server's peer port. */
+static int client_port(PGconn *c)
+{
+	struct sockaddr_in addr;
+	socklen_t len = sizeof(addr);
+
+	assert_int_equal(getsockname(PQsocket(c), (struct sockaddr *)&addr, &len), 0);
+	assert_int_equal(addr.sin_family, AF_INET);
+	return ntohs(addr.sin_port);
+}
+
+/* Every failed SELECT of test_errors as a sample: exactly FAILING_QUERIES, every key. */
+static void check_error_samples(const cJSON *lines, const struct pgserver *srv, int port,
+				int backend_pid)
+{
+	unsigned int n = 0;
+	const cJSON *line;
+
+	cJSON_ArrayForEach (line, lines) {
+		if (strcmp(testutil_json_string(line, "kind") ?: "", "dbtap.sample") ||
+		    !sample_has_reason(line, "error"))
+			continue;
+		check_sample(line);
+		expect_u64(int_at(line, "process.pid"), srv->pid, "sample process.pid");
+		assert_string_at(line, "db.namespace", "postgres");
+		assert_string_at(line, "db.user", "postgres");
+		assert_string_at(line, "db.operation.name", "SELECT");
+		assert_string_at(line, "db.collection.name", "no_such_table");
+		assert_string_at(line, "db.query.text", "SELECT * FROM no_such_table");
+		assert_string_at(line, "db.response.status_code", "42P01");
+		assert_string_at(line, "error.type", "42P01");
+		expect_u64(int_at(line, "rows"), 0, "rows of a failed SELECT");
+		assert_string_at(line, "network.transport", "tcp");
+		assert_string_at(line, "network.peer.address", "127.0.0.1");
+		expect_u64(int_at(line, "network.peer.port"), port, "network.peer.port");
+		/* a PostgreSQL backend is one process of one thread */
+		expect_u64(int_at(line, "thread.id"), backend_pid, "thread.id (backend PID)");
+		assert_true(number_at(line, "duration_s") > 0);
+		n++;
+	}
+	expect_u64(n, FAILING_QUERIES, "sample lines with reason \"error\"");
+}
+
 static void test_errors(void **state)
 {
 	struct fixture *f = *state;
 	const cJSON *line;
 	cJSON *lines;
 	PGconn *c;
+	int port, backend_pid;
 
 	start_agent(f, 0, INTERVAL_S, f->srv.pid);
 	c = connect_client(f, &f->srv, false);
+	port = client_port(c);
+	backend_pid = PQbackendPID(c);
 	run_failing_times(c, "SELECT * FROM no_such_table", FAILING_QUERIES, "42P01");
 	run_times(c, "SELECT 1", OK_QUERIES);
 	lines = stop_agent(f, 0);
@@ -720,7 +1006,8 @@ static void test_errors(void **state)
 		const char *coll = testutil_json_string(line, "db.collection.name");
 		const cJSON *codes, *code;
 
-		if (!coll || strcmp(coll, "no_such_table"))
+		if (strcmp(testutil_json_string(line, "kind") ?: "", "dbtap.series") || !coll ||
+		    strcmp(coll, "no_such_table"))
 			continue;
 		assert_string_at(line, "db.operation.name", "SELECT");
 		assert_string_at(line, "db.query.text", "SELECT * FROM no_such_table");
@@ -734,6 +1021,27 @@ static void test_errors(void **state)
 	expect_u64(agent_sum_series(lines, "errors", MATCH("db.query.text", "SELECT ?")), 0,
 		   "errors of SELECT ?");
 	expect_u64(agent_sum_series(lines, "errors", NULL), FAILING_QUERIES, "all errors");
+
+	/* every failure sampled; the successful SELECTs sampled as the first of their series
+	 * ("max"), never as failures */
+	check_error_samples(lines, &f->srv, port, backend_pid);
+	expect_u64(count_samples(lines, "db.query.text", "SELECT ?", "error"), 0,
+		   "\"error\" samples of SELECT ?");
+	if (count_samples(lines, "db.query.text", "SELECT ?", "max") < 1)
+		fail_msg("no \"max\" sample of SELECT ?");
+	cJSON_ArrayForEach (line, lines) {
+		const char *text = testutil_json_string(line, "db.query.text");
+
+		if (strcmp(testutil_json_string(line, "kind") ?: "", "dbtap.sample") || !text ||
+		    strcmp(text, "SELECT ?"))
+			continue;
+		assert_null(testutil_json_get(line, "db.response.status_code"));
+		assert_null(testutil_json_get(line, "error.type"));
+		expect_u64(int_at(line, "rows"), 1, "rows of a SELECT 1 sample");
+		expect_u64(int_at(line, "thread.id"), backend_pid, "thread.id (backend PID)");
+	}
+	expect_u64(agent_sum_self(lines, "samples_dropped"), 0, "samples_dropped");
+	assert_true(check_interval_structure(lines, f->capture) >= 1);
 }
 
 /* ---- 5. connections opened before and after the agent, TCP and unix ---- */

@@ -337,12 +337,15 @@ static void test_counter_names(void **state)
 	assert_string_equal(dbtap_counter_name(DBTAP_CNT_DROP_SAMPLE_RB), "drop.sample_ringbuf");
 	assert_string_equal(dbtap_counter_name(DBTAP_CNT_DROP_PROC_FULL), "drop.proc_full");
 	assert_string_equal(dbtap_counter_name(DBTAP_CNT_ABORTED), "aborted");
+	assert_string_equal(dbtap_counter_name(DBTAP_CNT_DROP_REASM_FULL), "drop.reasm_full");
 	assert_string_equal(dbtap_counter_name(DBTAP_CNT_MAX), "");
 	assert_string_equal(dbtap_counter_name((enum dbtap_counter) - 1), "");
-	/* every counter named, names unique, and "drop." exactly on the DROP_* range */
+	/* every counter named, names unique, and "drop." exactly on the DROP_* counters (numbers
+	 * only grow, so later drops are appended after the first range) */
 	for (c = 0; c < DBTAP_CNT_MAX; c++) {
 		const char *name = dbtap_counter_name(c);
-		bool is_drop = c >= DBTAP_CNT_DROP_SAMPLE_RB && c <= DBTAP_CNT_DROP_PROC_FULL;
+		bool is_drop = (c >= DBTAP_CNT_DROP_SAMPLE_RB && c <= DBTAP_CNT_DROP_PROC_FULL) ||
+			       c == DBTAP_CNT_DROP_REASM_FULL;
 
 		assert_true(name[0] != '\0');
 		assert_int_equal(strncmp(name, "drop.", 5) == 0, is_drop);

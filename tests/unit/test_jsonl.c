@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
  * test_jsonl.c - the JSON-lines exporter (exporters/jsonl.c) against the contract in
- * docs/output.md: every key and value of constructed snapshots, parsed back with cJSON, plus
- * string escaping, omission rules, number forms and write errors.
+ * docs/output.md: every key and value of constructed snapshots (series, samples, self), parsed
+ * back with cJSON, plus string escaping, omission rules, number and time forms, write errors.
  */
 #include <errno.h>
 #include <math.h>
@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include <cmocka.h>
 #include <cjson/cJSON.h>
@@ -195,6 +196,7 @@ static void fill_snapshot(struct dbtap_snapshot *snap, const struct dbtap_series
 		snap->self.counters[c] = 1000 + (uint64_t)c; /* distinct per counter */
 	snap->self.ringbuf_events = 77;
 	snap->self.series_dropped = 2;
+	snap->self.samples_dropped = 3;
 	snap->self.progs = progs;
 	snap->self.n_progs = 2;
 	snap->self.cpu_s = 0.1;
@@ -426,6 +428,318 @@ static void test_percentiles_clamped_to_min_max(void **state)
 	output_free(&out);
 }
 
+/* ---- sample objects ---- */
+
+/* A TCP/IPv4 client's failed operation, sampled for every reason. */
+static void fill_sample_v4_failed(struct dbtap_sample *sm, const struct dbtap_series *series)
+{
+	static const uint8_t loopback[] = {127, 0, 0, 1};
+
+	memset(sm, 0, sizeof(*sm));
+	sm->series = series;
+	sm->start_ns = T_2026_NS - 250123456; /* 19:00:04.873333333 */
+	sm->end_ns = T_2026_NS - 1000;	      /* 19:00:05.123455789 */
+	sm->duration_ns = 250122456;
+	sm->reasons =
+		DBTAP_SAMPLE_SLOW | DBTAP_SAMPLE_ERROR | DBTAP_SAMPLE_MAX | DBTAP_SAMPLE_RANDOM;
+	snprintf(sm->status, sizeof(sm->status), "42P01");
+	sm->rows = 0;
+	sm->tid = 4243;
+	sm->peer.family = AF_INET;
+	sm->peer.port = 54321;
+	memcpy(sm->peer.addr, loopback, sizeof(loopback));
+}
+
+static void test_sample_objects(void **state)
+{
+	/* labels of a series, then the sample's own keys; failures add two, TCP three */
+	static const char *const v4_keys[] = {
+		"time",
+		"interval_s",
+		"kind",
+		"db.system.name",
+		"process.pid",
+		"server.address",
+		"server.port",
+		"server.socket",
+		"db.namespace",
+		"db.user",
+		"db.operation.name",
+		"db.query.summary",
+		"db.collection.name",
+		"db.query.text",
+		"dbtap.query_hash",
+		"dbtap.text_known",
+		"start",
+		"end",
+		"duration_s",
+		"reasons",
+		"db.response.status_code",
+		"error.type",
+		"rows",
+		"network.transport",
+		"network.peer.address",
+		"network.peer.port",
+		"thread.id",
+		NULL,
+	};
+	/* succeeded, over IPv6 */
+	static const char *const v6_keys[] = {
+		"time",
+		"interval_s",
+		"kind",
+		"db.system.name",
+		"process.pid",
+		"server.address",
+		"server.port",
+		"server.socket",
+		"db.namespace",
+		"db.user",
+		"db.operation.name",
+		"db.query.summary",
+		"db.collection.name",
+		"db.query.text",
+		"dbtap.query_hash",
+		"dbtap.text_known",
+		"start",
+		"end",
+		"duration_s",
+		"reasons",
+		"rows",
+		"network.transport",
+		"network.peer.address",
+		"network.peer.port",
+		"thread.id",
+		NULL,
+	};
+	/* failed with a status code that fills all DBTAP_STATUS_LEN bytes, over a unix socket */
+	static const char *const unix_keys[] = {
+		"time",
+		"interval_s",
+		"kind",
+		"db.system.name",
+		"process.pid",
+		"server.address",
+		"server.port",
+		"server.socket",
+		"db.namespace",
+		"db.user",
+		"db.operation.name",
+		"db.query.summary",
+		"db.collection.name",
+		"db.query.text",
+		"dbtap.query_hash",
+		"dbtap.text_known",
+		"start",
+		"end",
+		"duration_s",
+		"reasons",
+		"db.response.status_code",
+		"error.type",
+		"rows",
+		"network.transport",
+		"thread.id",
+		NULL,
+	};
+	/* failed with no status code, unknown peer, series with nothing known but the socket */
+	static const char *const bare_keys[] = {
+		"time",
+		"interval_s",
+		"kind",
+		"db.system.name",
+		"process.pid",
+		"server.socket",
+		"db.operation.name",
+		"db.query.summary",
+		"dbtap.query_hash",
+		"dbtap.text_known",
+		"start",
+		"end",
+		"duration_s",
+		"reasons",
+		"error.type",
+		"rows",
+		"thread.id",
+		NULL,
+	};
+	static const uint8_t v6_addr[16] = {0x20, 0x01, 0x0d, 0xb8, [15] = 0x01}; /* 2001:db8::1 */
+	static struct dbtap_series series[2];
+	static struct dbtap_sample samples[4];
+	struct dbtap_snapshot snap;
+	struct output out;
+	const cJSON *o, *reasons;
+	int i;
+
+	fill_full_series(&series[0]);
+	/* counted in an earlier interval: no series line, only its sample's labels */
+	fill_full_series(&series[1]);
+	series[1].count = 0;
+	series[1].server_address = "";
+	series[1].server_port = 0;
+	series[1].db_namespace = "";
+	series[1].db_user = "";
+	series[1].operation = "";
+	series[1].summary = "";
+	series[1].collection = "";
+	series[1].query_text = "S_1";
+	series[1].text_known = false;
+	series[1].query_hash = 0xfeed;
+
+	fill_sample_v4_failed(&samples[0], &series[0]);
+
+	memset(&samples[1], 0, sizeof(samples[1]));
+	samples[1].series = &series[0];
+	samples[1].start_ns = T_2026_NS; /* 19:00:05.123456789: microseconds truncated */
+	samples[1].end_ns = T_2026_NS + 500;
+	samples[1].duration_ns = 500;
+	samples[1].reasons = DBTAP_SAMPLE_SLOW | DBTAP_SAMPLE_RANDOM;
+	samples[1].rows = 7;
+	samples[1].tid = 1;
+	samples[1].peer.family = AF_INET6;
+	samples[1].peer.port = 40000;
+	memcpy(samples[1].peer.addr, v6_addr, sizeof(v6_addr));
+
+	memset(&samples[2], 0, sizeof(samples[2]));
+	samples[2].series = &series[0];
+	samples[2].start_ns = 1000000000LL * 951782400; /* 2000-02-29T00:00:00.000000Z */
+	samples[2].end_ns = samples[2].start_ns + 1999999;
+	samples[2].duration_ns = 1999999;
+	samples[2].reasons = DBTAP_SAMPLE_ERROR;
+	memcpy(samples[2].status, "ERR_LONG_PREFIX!", DBTAP_STATUS_LEN);
+	samples[2].rows = 3;
+	samples[2].tid = 99;
+	samples[2].peer.family = AF_UNIX;
+	samples[2].peer.port = 1234; /* meaningless for a unix socket: not written */
+
+	memset(&samples[3], 0, sizeof(samples[3]));
+	samples[3].series = &series[1];
+	samples[3].start_ns = -1; /* floor division before 1970 */
+	samples[3].end_ns = 999;
+	samples[3].duration_ns = 1000;
+	samples[3].reasons = DBTAP_SAMPLE_ERROR | DBTAP_SAMPLE_MAX | (1u << 7); /* unknown bit */
+	samples[3].tid = 5;
+
+	fill_snapshot(&snap, series, 2);
+	snap.samples = samples;
+	snap.n_samples = 4;
+	write_snapshot(&snap, &out);
+
+	/* the active series, the samples in order, then self */
+	assert_int_equal(out.n_lines, 6);
+	assert_str_member(out.json[0], "kind", "dbtap.series");
+	for (i = 1; i <= 4; i++) {
+		assert_str_member(out.json[i], "kind", "dbtap.sample");
+		assert_str_member(out.json[i], "time", "2026-11-22T19:00:05.123Z");
+		assert_num_member(out.json[i], "interval_s", 5.002);
+	}
+	assert_str_member(out.json[5], "kind", "dbtap.self");
+
+	/* TCP over IPv4, failed, every reason */
+	o = out.json[1];
+	assert_keys(o, v4_keys);
+	assert_str_member(o, "db.system.name", "postgresql");
+	assert_num_member(o, "process.pid", 4242);
+	assert_str_member(o, "server.address", "127.0.0.1");
+	assert_num_member(o, "server.port", 5432);
+	assert_str_member(o, "server.socket", "/var/run/postgresql/.s.PGSQL.5432");
+	assert_str_member(o, "db.namespace", "bench");
+	assert_str_member(o, "db.user", "alice");
+	assert_str_member(o, "db.operation.name", "SELECT");
+	assert_str_member(o, "db.query.summary", "SELECT pgbench_accounts");
+	assert_str_member(o, "db.collection.name", "pgbench_accounts");
+	assert_str_member(o, "db.query.text",
+			  "SELECT abalance FROM pgbench_accounts WHERE aid = $1");
+	assert_str_member(o, "dbtap.query_hash", "00ab12cd34ef5678");
+	assert_true(cJSON_IsTrue(get(o, "dbtap.text_known")));
+	assert_str_member(o, "start", "2026-11-22T19:00:04.873333Z");
+	assert_str_member(o, "end", "2026-11-22T19:00:05.123455Z");
+	assert_num_member(o, "duration_s", 0.250122456);
+	reasons = get(o, "reasons");
+	assert_true(cJSON_IsArray(reasons));
+	assert_int_equal(cJSON_GetArraySize(reasons), 4);
+	assert_string_equal(cJSON_GetArrayItem(reasons, 0)->valuestring, "slow");
+	assert_string_equal(cJSON_GetArrayItem(reasons, 1)->valuestring, "error");
+	assert_string_equal(cJSON_GetArrayItem(reasons, 2)->valuestring, "max");
+	assert_string_equal(cJSON_GetArrayItem(reasons, 3)->valuestring, "random");
+	assert_str_member(o, "db.response.status_code", "42P01");
+	assert_str_member(o, "error.type", "42P01");
+	assert_num_member(o, "rows", 0);
+	assert_str_member(o, "network.transport", "tcp");
+	assert_str_member(o, "network.peer.address", "127.0.0.1");
+	assert_num_member(o, "network.peer.port", 54321);
+	assert_num_member(o, "thread.id", 4243);
+	assert_raw(out.lines[1], "{\"time\":\"2026-11-22T19:00:05.123Z\",\"interval_s\":5.002,"
+				 "\"kind\":\"dbtap.sample\",\"db.system.name\":\"postgresql\",");
+	assert_raw(out.lines[1],
+		   "\"dbtap.text_known\":true,\"start\":\"2026-11-22T19:00:04."
+		   "873333Z\",\"end\":\"2026-11-22T19:00:05.123455Z\",\"duration_s\":"
+		   "0.250122456,\"reasons\":[\"slow\",\"error\",\"max\",\"random\"],");
+	assert_raw(out.lines[1],
+		   "\"db.response.status_code\":\"42P01\",\"error.type\":\"42P01\","
+		   "\"rows\":0,\"network.transport\":\"tcp\",\"network.peer.address\":"
+		   "\"127.0.0.1\",\"network.peer.port\":54321,\"thread.id\":4243}");
+
+	/* TCP over IPv6, succeeded: no status code, no error type */
+	o = out.json[2];
+	assert_keys(o, v6_keys);
+	assert_str_member(o, "dbtap.query_hash", "00ab12cd34ef5678");
+	assert_str_member(o, "start", "2026-11-22T19:00:05.123456Z");
+	assert_str_member(o, "end", "2026-11-22T19:00:05.123457Z");
+	assert_num_member(o, "duration_s", 5e-7);
+	assert_raw(out.lines[2], "\"reasons\":[\"slow\",\"random\"],\"rows\":7,");
+	assert_str_member(o, "network.transport", "tcp");
+	assert_str_member(o, "network.peer.address", "2001:db8::1");
+	assert_num_member(o, "network.peer.port", 40000);
+	assert_num_member(o, "thread.id", 1);
+
+	/* unix socket: the transport alone; a status code using every byte */
+	o = out.json[3];
+	assert_keys(o, unix_keys);
+	assert_str_member(o, "start", "2000-02-29T00:00:00.000000Z");
+	assert_str_member(o, "end", "2000-02-29T00:00:00.001999Z");
+	assert_num_member(o, "duration_s", 0.001999999);
+	assert_raw(out.lines[3], "\"reasons\":[\"error\"],");
+	assert_str_member(o, "db.response.status_code", "ERR_LONG_PREFIX!");
+	assert_str_member(o, "error.type", "ERR_LONG_PREFIX!");
+	assert_num_member(o, "rows", 3);
+	assert_str_member(o, "network.transport", "unix");
+	assert_num_member(o, "thread.id", 99);
+
+	/* a series known only by socket and hash; failed without a code; peer unknown */
+	o = out.json[4];
+	assert_keys(o, bare_keys);
+	assert_str_member(o, "db.system.name", "postgresql");
+	assert_num_member(o, "process.pid", 4242);
+	assert_str_member(o, "server.socket", "/var/run/postgresql/.s.PGSQL.5432");
+	assert_str_member(o, "db.operation.name", "");
+	assert_str_member(o, "db.query.summary", "");
+	assert_str_member(o, "dbtap.query_hash", "000000000000feed");
+	assert_true(cJSON_IsFalse(get(o, "dbtap.text_known")));
+	assert_str_member(o, "start", "1969-12-31T23:59:59.999999Z");
+	assert_str_member(o, "end", "1970-01-01T00:00:00.000000Z");
+	assert_num_member(o, "duration_s", 1e-6);
+	assert_raw(out.lines[4], "\"reasons\":[\"error\",\"max\"],\"error.type\":\"_OTHER\","
+				 "\"rows\":0,\"thread.id\":5}");
+	output_free(&out);
+
+	/* no active series: samples, then self; a TCP peer whose port is unknown (0) */
+	samples[3].peer.family = AF_INET;
+	memcpy(samples[3].peer.addr, (const uint8_t[]){10, 1, 2, 3}, 4);
+	fill_snapshot(&snap, &series[1], 1);
+	snap.samples = &samples[3];
+	snap.n_samples = 1;
+	write_snapshot(&snap, &out);
+	assert_int_equal(out.n_lines, 2);
+	o = out.json[0];
+	assert_str_member(o, "kind", "dbtap.sample");
+	assert_str_member(o, "dbtap.query_hash", "000000000000feed");
+	assert_str_member(o, "network.transport", "tcp");
+	assert_str_member(o, "network.peer.address", "10.1.2.3");
+	assert_null(cJSON_GetObjectItemCaseSensitive(o, "network.peer.port"));
+	assert_str_member(out.json[1], "kind", "dbtap.self");
+	output_free(&out);
+}
+
 /* ---- escaping ---- */
 
 static void test_string_escaping(void **state)
@@ -514,10 +828,25 @@ static void test_status_code_full_width(void **state)
 static void test_self_object(void **state)
 {
 	static const char *const keys[] = {
-		"time",	       "interval_s", "kind",	    "capture_path",   "events",
-		"ops",	       "samples",    "texts",	    "ringbuf_events", "series_dropped",
-		"counters",    "drops",	     "undecodable", "bpf_programs",   "cpu_s",
-		"cpu_total_s", "rss_bytes",  NULL,
+		"time",
+		"interval_s",
+		"kind",
+		"capture_path",
+		"events",
+		"ops",
+		"samples",
+		"texts",
+		"ringbuf_events",
+		"series_dropped",
+		"samples_dropped",
+		"counters",
+		"drops",
+		"undecodable",
+		"bpf_programs",
+		"cpu_s",
+		"cpu_total_s",
+		"rss_bytes",
+		NULL,
 	};
 	static const char *const counter_keys[] = {
 		"events",
@@ -542,19 +871,20 @@ static void test_self_object(void **state)
 		"drop.proc_full",
 		"desync",
 		"aborted",
+		"drop.reasm_full",
 		NULL,
 	};
 	static const char *const drop_keys[] = {
 		"sample_ringbuf", "text_ringbuf", "conn_ringbuf", "proc_ringbuf", "agg_full",
 		"err_full",	  "conn_full",	  "stmt_full",	  "pipeline",	  "read",
-		"syscall",	  "proc_full",	  NULL,
+		"syscall",	  "proc_full",	  "reasm_full",	  NULL,
 	};
 	struct dbtap_snapshot snap;
 	struct output out;
 	const cJSON *o, *counters, *drops, *arr, *p;
 	int c;
 
-	_Static_assert(DBTAP_CNT_MAX == 22, "new counter: add it to counter_keys above");
+	_Static_assert(DBTAP_CNT_MAX == 23, "new counter: add it to counter_keys above");
 	fill_snapshot(&snap, NULL, 0);
 	write_snapshot(&snap, &out);
 	assert_int_equal(out.n_lines, 1);
@@ -571,6 +901,7 @@ static void test_self_object(void **state)
 	assert_num_member(o, "texts", 1000 + DBTAP_CNT_TEXTS);
 	assert_num_member(o, "ringbuf_events", 77);
 	assert_num_member(o, "series_dropped", 2);
+	assert_num_member(o, "samples_dropped", 3);
 	assert_num_member(o, "undecodable", 1000 + DBTAP_CNT_UNDECODABLE);
 	assert_num_member(o, "cpu_s", 0.1);
 	assert_num_member(o, "cpu_total_s", 12.75);
@@ -585,6 +916,7 @@ static void test_self_object(void **state)
 	assert_keys(drops, drop_keys);
 	for (c = DBTAP_CNT_DROP_SAMPLE_RB; c <= DBTAP_CNT_DROP_PROC_FULL; c++)
 		assert_num_member(drops, drop_keys[c - DBTAP_CNT_DROP_SAMPLE_RB], 1000 + c);
+	assert_num_member(drops, "reasm_full", 1000 + DBTAP_CNT_DROP_REASM_FULL);
 
 	arr = get(o, "bpf_programs");
 	assert_true(cJSON_IsArray(arr));
@@ -676,7 +1008,10 @@ static void test_write_errors(void **state)
 {
 	static struct dbtap_series s;
 	struct dbtap_snapshot snap;
+	struct dbtap_sample sm;
 	struct dbtap_jsonl *j;
+	char *text = NULL;
+	size_t len = 0;
 	FILE *fp;
 
 	errno = 0;
@@ -698,6 +1033,23 @@ static void test_write_errors(void **state)
 	dbtap_jsonl_free(j);
 	fclose(fp);
 
+	/* samples missing, or one without its series: nothing is written */
+	fp = open_memstream(&text, &len);
+	assert_non_null(fp);
+	j = dbtap_jsonl_new(fp);
+	assert_non_null(j);
+	snap.samples = NULL;
+	snap.n_samples = 1;
+	assert_int_equal(dbtap_jsonl_write(j, &snap), -EINVAL);
+	fill_sample_v4_failed(&sm, NULL);
+	snap.samples = &sm;
+	assert_int_equal(dbtap_jsonl_write(j, &snap), -EINVAL);
+	dbtap_jsonl_free(j);
+	assert_int_equal(fclose(fp), 0);
+	assert_int_equal(len, 0);
+	free(text);
+	snap.n_samples = 0;
+
 	/* a stream opened for reading: the write itself fails */
 	fp = fopen("/dev/null", "r");
 	assert_non_null(fp);
@@ -715,6 +1067,7 @@ int main(void)
 		cmocka_unit_test(test_series_omissions),
 		cmocka_unit_test(test_only_series_with_operations),
 		cmocka_unit_test(test_percentiles_clamped_to_min_max),
+		cmocka_unit_test(test_sample_objects),
 		cmocka_unit_test(test_string_escaping),
 		cmocka_unit_test(test_status_code_full_width),
 		cmocka_unit_test(test_self_object),
