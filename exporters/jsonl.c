@@ -20,6 +20,7 @@
 #include <sys/socket.h>
 
 #include "exporters/jsonl.h"
+#include "userspace/utf8.h"
 
 #define NS_PER_S	     1000000000LL
 #define NS_PER_MS	     1000000LL
@@ -127,47 +128,6 @@ __attribute__((format(printf, 2, 3))) static void put_fmt(struct dbtap_jsonl *j,
 
 /* ---- JSON values ---- */
 
-static bool utf8_is_cont(unsigned char c)
-{
-	return (c & 0xC0) == 0x80;
-}
-
-/*
- * Length (1..4) of the well-formed UTF-8 sequence at @s, 0 when the byte at @s does not start
- * one (stray continuation, overlong form, surrogate, beyond U+10FFFF, cut short). Reads stop
- * at the terminating NUL, which is never a continuation byte.
- */
-static int utf8_seq_len(const unsigned char *s)
-{
-	unsigned char c = s[0];
-
-	if (c < 0x80)
-		return 1;
-	if (c < 0xC2) /* continuation byte, or a 2-byte lead that can only be overlong */
-		return 0;
-	if (c < 0xE0)
-		return utf8_is_cont(s[1]) ? 2 : 0;
-	if (c < 0xF0) {
-		if (!utf8_is_cont(s[1]) || !utf8_is_cont(s[2]))
-			return 0;
-		if (c == 0xE0 && s[1] < 0xA0) /* overlong */
-			return 0;
-		if (c == 0xED && s[1] >= 0xA0) /* UTF-16 surrogates U+D800..U+DFFF */
-			return 0;
-		return 3;
-	}
-	if (c < 0xF5) {
-		if (!utf8_is_cont(s[1]) || !utf8_is_cont(s[2]) || !utf8_is_cont(s[3]))
-			return 0;
-		if (c == 0xF0 && s[1] < 0x90) /* overlong */
-			return 0;
-		if (c == 0xF4 && s[1] >= 0x90) /* beyond U+10FFFF */
-			return 0;
-		return 4;
-	}
-	return 0;
-}
-
 #define UTF8_REPLACEMENT "\xEF\xBF\xBD" /* U+FFFD */
 #define JSON_CTRL_LIMIT	 0x20		/* RFC 8259: U+0000..U+001F must be escaped */
 
@@ -187,7 +147,7 @@ static void put_string(struct dbtap_jsonl *j, const char *s)
 			p++;
 			continue;
 		}
-		n = *p >= 0x80 ? utf8_seq_len(p) : 0;
+		n = *p >= 0x80 ? dbtap_utf8_seq_len(p) : 0;
 		if (n > 1) {
 			p += n;
 			continue;
@@ -320,23 +280,11 @@ static void put_head(struct dbtap_jsonl *j, const struct dbtap_snapshot *snap, c
 	member_str(j, "kind", kind);
 }
 
-/*
- * Percentile @q of the series in seconds: interpolated from the histogram, then kept inside
- * the interval's exact [min, max] when those are known, which they bound more tightly than a
- * bucket does, and rounded to whole nanoseconds (the resolution of the measurements; more
- * digits would only print interpolation noise).
- */
+/* The percentile rounded to whole nanoseconds (the resolution of the measurements; more digits
+ * would only print interpolation noise). */
 static double series_percentile(const struct dbtap_series *s, double q)
 {
-	double v = dbtap_hist_percentile(s->hist, q);
-
-	if (s->max_s > 0 && s->min_s <= s->max_s) {
-		if (v < s->min_s)
-			v = s->min_s;
-		if (v > s->max_s)
-			v = s->max_s;
-	}
-	return nearbyint(v * NS_PER_S) / NS_PER_S;
+	return nearbyint(dbtap_series_percentile(s, q) * NS_PER_S) / NS_PER_S;
 }
 
 /* What identifies a series, also written on each of its samples: instance, names, query. */

@@ -20,6 +20,7 @@
 #include <time.h>
 
 #include "exporters/table.h"
+#include "userspace/utf8.h"
 
 #define ANSI_CLEAR	 "\033[H\033[2J" /* cursor home, then erase the whole screen */
 #define ELLIPSIS	 "\xE2\x80\xA6"	 /* U+2026 "…", one column */
@@ -52,42 +53,6 @@ struct dbtap_table {
 
 /* ---- sanitized text ---- */
 
-static bool utf8_is_cont(unsigned char c)
-{
-	return (c & 0xC0) == 0x80;
-}
-
-/*
- * Length (1..4) of the well-formed UTF-8 sequence at @s, 0 when the byte at @s does not start
- * one. Reads stop at the terminating NUL, which is never a continuation byte.
- */
-static int utf8_seq_len(const unsigned char *s)
-{
-	unsigned char c = s[0];
-
-	if (c < 0x80)
-		return 1;
-	if (c < 0xC2) /* continuation byte, or a 2-byte lead that can only be overlong */
-		return 0;
-	if (c < 0xE0)
-		return utf8_is_cont(s[1]) ? 2 : 0;
-	if (c < 0xF0) {
-		if (!utf8_is_cont(s[1]) || !utf8_is_cont(s[2]))
-			return 0;
-		if ((c == 0xE0 && s[1] < 0xA0) || (c == 0xED && s[1] >= 0xA0))
-			return 0; /* overlong, or a UTF-16 surrogate */
-		return 3;
-	}
-	if (c < 0xF5) {
-		if (!utf8_is_cont(s[1]) || !utf8_is_cont(s[2]) || !utf8_is_cont(s[3]))
-			return 0;
-		if ((c == 0xF0 && s[1] < 0x90) || (c == 0xF4 && s[1] >= 0x90))
-			return 0; /* overlong, or beyond U+10FFFF */
-		return 4;
-	}
-	return 0;
-}
-
 /*
  * Walks a string as the glyphs the terminal will show: runs of whitespace and control
  * characters (C0, DEL, C1) become one space, leading and trailing ones disappear, bytes that
@@ -113,7 +78,7 @@ static void glyphs_init(struct glyphs *g, const char *s, bool keep_spaces)
 static int glyphs_next(struct glyphs *g, char out[4])
 {
 	while (*g->p) {
-		int n = utf8_seq_len(g->p);
+		int n = dbtap_utf8_seq_len(g->p);
 		bool blank = (n == 1 && (*g->p < ' ' || *g->p == ASCII_DEL)) ||
 			     (n == 1 && *g->p == ' ' && !g->keep_spaces) ||
 			     (n == 2 && g->p[0] == C1_LEAD && g->p[1] < C1_END_CONT);
@@ -209,20 +174,6 @@ static void format_duration(char *buf, size_t size, double s)
 		snprintf(buf, size, "%.0fs", s);
 }
 
-/* Percentile @q in seconds, kept inside the interval's exact [min, max] (as in jsonl.c). */
-static double series_percentile(const struct dbtap_series *s, double q)
-{
-	double v = dbtap_hist_percentile(s->hist, q);
-
-	if (s->max_s > 0 && s->min_s <= s->max_s) {
-		if (v < s->min_s)
-			v = s->min_s;
-		if (v > s->max_s)
-			v = s->max_s;
-	}
-	return v;
-}
-
 static bool has_text(const char *s)
 {
 	return display_cols(s, false) > 0;
@@ -246,8 +197,8 @@ static void put_row(FILE *m, const struct dbtap_series *s, int query_cols)
 {
 	char p50[32], p99[32], total[32];
 
-	format_duration(p50, sizeof(p50), series_percentile(s, 0.50));
-	format_duration(p99, sizeof(p99), series_percentile(s, 0.99));
+	format_duration(p50, sizeof(p50), dbtap_series_percentile(s, 0.50));
+	format_duration(p99, sizeof(p99), dbtap_series_percentile(s, 0.99));
 	format_duration(total, sizeof(total), s->sum_s);
 	fprintf(m, "%*" PRIu64 " %*" PRIu64 " %*s %*s %*s ", W_CALLS, s->count, W_ERRORS, s->errors,
 		W_TIME, p50, W_TIME, p99, W_TIME, total);

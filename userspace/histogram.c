@@ -148,3 +148,16 @@ const char *dbtap_system_name(enum dbtap_system s)
 		return "";
 	return system_names[s];
 }
+
+double dbtap_series_percentile(const struct dbtap_series *s, double q)
+{
+	double v = dbtap_hist_percentile(s->hist, q);
+
+	if (s->max_s > 0 && s->min_s <= s->max_s) {
+		if (v < s->min_s)
+			v = s->min_s;
+		if (v > s->max_s)
+			v = s->max_s;
+	}
+	return v;
+}

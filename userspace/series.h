@@ -105,6 +105,9 @@ const char *dbtap_system_name(enum dbtap_system s);
  * empty. Lower/upper bounds of bucket @i in nanoseconds. */
 double dbtap_hist_percentile(const uint32_t hist[DBTAP_HIST_BUCKETS], double q);
 uint64_t dbtap_hist_bucket_lower_ns(uint32_t i);
+/* Percentile @q of a series in seconds, kept inside the interval's exact [min, max] when those
+ * are known: they bound the value more tightly than a bucket does. */
+double dbtap_series_percentile(const struct dbtap_series *s, double q);
 uint64_t dbtap_hist_bucket_upper_ns(uint32_t i);
 
 #endif /* DBTAP_SERIES_H */
