@@ -561,7 +561,8 @@ static int group_setup(void **state, const char *capture)
 	if (!f)
 		return -1;
 	f->capture = capture;
-	if (pgserver_start(&f->srv, NULL)) {
+	/* IPv6 loopback too, for test_ipv6 (later lines of postgresql.conf win) */
+	if (pgserver_start(&f->srv, "listen_addresses = '127.0.0.1,::1'")) {
 		free(f);
 		return -1;
 	}
@@ -1377,6 +1378,50 @@ static void test_unshared_server(void **state)
 		   UNSHARED_QUERIES, "count in the unshared cluster");
 }
 
+/* A client over IPv6 loopback: counted exactly, its samples carry the IPv6 peer. */
+static void test_ipv6(void **state)
+{
+	struct fixture *f = *state;
+	const cJSON *line;
+	unsigned int samples = 0;
+	char conninfo[256];
+	cJSON *lines;
+	PGconn *c;
+	int i;
+
+	start_agent(f, 0, INTERVAL_S, f->srv.pid);
+	snprintf(conninfo, sizeof(conninfo), "host=::1 port=%d dbname=postgres user=postgres",
+		 f->srv.port);
+	c = PQconnectdb(conninfo);
+	if (PQstatus(c) != CONNECTION_OK)
+		fail_msg("connecting over ::1: %s", PQerrorMessage(c));
+	for (i = 0; i < 10; i++) {
+		char sql[48];
+		PGresult *res;
+
+		snprintf(sql, sizeof(sql), "SELECT %d AS over_ipv6", i);
+		res = PQexec(c, sql);
+		assert_int_equal(PQresultStatus(res), PGRES_TUPLES_OK);
+		PQclear(res);
+	}
+	PQfinish(c);
+	lines = stop_agent(f, 0);
+	expect_u64(
+		agent_sum_series(lines, "count", MATCH("db.query.text", "SELECT ? AS over_ipv6")),
+		10, "count of SELECT ? AS over_ipv6");
+	cJSON_ArrayForEach (line, lines) {
+		const char *kind = testutil_json_string(line, "kind") ?: "";
+		const char *text = testutil_json_string(line, "db.query.text") ?: "";
+
+		if (strcmp(kind, "dbtap.sample") || strcmp(text, "SELECT ? AS over_ipv6"))
+			continue;
+		assert_string_at(line, "network.transport", "tcp");
+		assert_string_at(line, "network.peer.address", "::1");
+		samples++;
+	}
+	assert_true(samples >= 1); /* at least the slowest of the interval */
+}
+
 /* ---- main ---- */
 
 #define CAPTURE_TEST(fn) cmocka_unit_test_setup_teardown(fn, test_setup, test_teardown)
@@ -1384,10 +1429,15 @@ static void test_unshared_server(void **state)
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
-		CAPTURE_TEST(test_select_literals),	CAPTURE_TEST(test_pgbench_modes),
-		CAPTURE_TEST(test_latency_percentiles), CAPTURE_TEST(test_errors),
-		CAPTURE_TEST(test_connections),		CAPTURE_TEST(test_garbage),
-		CAPTURE_TEST(test_restart_under_load),	CAPTURE_TEST(test_unshared_server),
+		CAPTURE_TEST(test_select_literals),
+		CAPTURE_TEST(test_pgbench_modes),
+		CAPTURE_TEST(test_latency_percentiles),
+		CAPTURE_TEST(test_errors),
+		CAPTURE_TEST(test_connections),
+		CAPTURE_TEST(test_garbage),
+		CAPTURE_TEST(test_restart_under_load),
+		CAPTURE_TEST(test_unshared_server),
+		CAPTURE_TEST(test_ipv6),
 	};
 	const char *only = getenv("DBTAP_TEST_CAPTURE");
 	int failed = 0;
