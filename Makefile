@@ -122,8 +122,16 @@ run: deps
 deps:
 	$(Q)scripts/install-deps.sh
 
-bench bench-quick:
-	$(Q)echo "make $@: not built yet (issue 5)" >&2; exit 2
+# Overhead on real database benchmarks (docs/bench.md): interleaved runs without and with the
+# agent, a null agent and the bpftrace peer. Needs root. BENCH_ARGS adds options.
+bench: deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)tests/bench/bench.sh --pairs 10 --seconds 10 $(BENCH_ARGS)
+
+# Smoke check of the harness (2 short pairs, one workload): format only, never timings.
+bench-quick: deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)tests/bench/bench.sh --quick --out $(OUT)/bench/quick.json
 
 # ---- housekeeping ----
 # vmlinux.h for this architecture from the running kernel's BTF; records where it came from.

@@ -10,6 +10,7 @@ PACKAGES=(
 	libcmocka-dev libpq-dev libcjson-dev			# tests
 	postgresql postgresql-contrib				# test and demo servers, pgbench
 	util-linux iproute2 procps				# unshare, ss, ps
+	bpftrace jq						# make bench: peer and results
 )
 
 # installed PKG: true when dpkg knows PKG as installed (any architecture).

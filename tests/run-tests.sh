@@ -160,10 +160,31 @@ run_format_check() {
 	rm -f "$log"
 }
 
+# run_bench_quick: `make bench-quick` runs end to end and writes a well-formed result (counted
+# as one test; the harness checks the format, never a timing).
+run_bench_quick() {
+	local log
+	selected bench-quick || return 0
+	selected_any=1
+	banner "bench-quick"
+	log=$(mktemp)
+	if timeout --kill-after="$KILL_GRACE" 600 tests/bench/bench.sh --quick \
+		--out "$BUILD/bench/quick.json" >"$log" 2>&1; then
+		tail -n 12 "$log"
+		record bench-quick 1 0
+	else
+		tail -n 60 "$log"
+		echo "run-tests: bench-quick failed"
+		record bench-quick 0 1
+	fi
+	rm -f "$log"
+}
+
 run_format_check
 run_suite unit "$UNIT_TIMEOUT"
 run_fuzzers
 run_suite integration "$INTEG_TIMEOUT"
+run_bench_quick
 
 echo
 if [ "$selected_any" -eq 0 ] && [ "${#FILTERS[@]}" -gt 0 ]; then
