@@ -24,9 +24,10 @@
 #include "userspace/loader.h"
 #include "userspace/store.h"
 
-#define PROC_ROOT "/proc"
-#define MAX_PROGS 32
-#define NS_PER_S  1000000000LL
+#define PROC_ROOT     "/proc"
+#define MAX_PROGS     32
+#define STOP_DRAIN_MS 100 /* on stop, time left to hooks still running before the last read */
+#define NS_PER_S      1000000000LL
 
 static volatile sig_atomic_t stop_requested;
 
@@ -275,7 +276,7 @@ int dbtap_agent_run(const struct dbtap_config *cfg)
 	struct agent a = {.cfg = cfg};
 	struct dbtap_instance_list list = {0};
 	struct sigaction sa = {.sa_handler = on_signal};
-	double start, next, last;
+	double start, next, last, drain_until;
 	char err[256] = "";
 	int i, ret, code = 1;
 
@@ -333,7 +334,14 @@ int dbtap_agent_run(const struct dbtap_config *cfg)
 			break;
 		}
 	}
-	/* the final, partial interval */
+	/*
+	 * The final, partial interval. An operation whose response the client already has may
+	 * still be in the server's send hook (on the syscall path the hook runs at syscall exit,
+	 * after the data left): give such hooks STOP_DRAIN_MS to finish before the last read.
+	 */
+	drain_until = now_mono() + STOP_DRAIN_MS / 1000.0;
+	while (now_mono() < drain_until)
+		ring_buffer__poll(a.rb, STOP_DRAIN_MS);
 	flush_interval(&a, now_mono() - last);
 	code = 0;
 out:
