@@ -142,49 +142,35 @@ if [ "$(id -u)" -ne 0 ]; then
 	echo "run-tests: not root: integration tests (BPF, servers as user postgres) will fail" >&2
 fi
 
-# run_format_check: the tree is formatted as `make format` leaves it (counted as one test).
-run_format_check() {
-	local log
-	selected format-check || return 0
+# run_check NAME TAIL CMD...: a command that passes or fails as a whole, counted as one test;
+# on failure the first 40 lines of its output, on success its last TAIL lines.
+run_check() {
+	local name=$1 tail_lines=$2 log
+	shift 2
+	selected "$name" || return 0
 	selected_any=1
-	banner "format-check"
+	banner "$name"
 	log=$(mktemp)
-	if make --no-print-directory format-check >"$log" 2>&1; then
-		echo "all files formatted"
-		record format-check 1 0
+	if "$@" >"$log" 2>&1; then
+		tail -n "$tail_lines" "$log"
+		record "$name" 1 0
 	else
 		head -n 40 "$log"
-		echo "run-tests: format-check failed: run make format"
-		record format-check 0 1
+		echo "run-tests: $name failed"
+		record "$name" 0 1
 	fi
 	rm -f "$log"
 }
 
-# run_bench_quick: `make bench-quick` runs end to end and writes a well-formed result (counted
-# as one test; the harness checks the format, never a timing).
-run_bench_quick() {
-	local log
-	selected bench-quick || return 0
-	selected_any=1
-	banner "bench-quick"
-	log=$(mktemp)
-	if timeout --kill-after="$KILL_GRACE" 600 tests/bench/bench.sh --quick \
-		--out "$BUILD/bench/quick.json" >"$log" 2>&1; then
-		tail -n 12 "$log"
-		record bench-quick 1 0
-	else
-		tail -n 60 "$log"
-		echo "run-tests: bench-quick failed"
-		record bench-quick 0 1
-	fi
-	rm -f "$log"
-}
-
-run_format_check
+# the tree is formatted as `make format` leaves it
+run_check format-check 1 make --no-print-directory format-check
 run_suite unit "$UNIT_TIMEOUT"
 run_fuzzers
 run_suite integration "$INTEG_TIMEOUT"
-run_bench_quick
+# `make bench-quick`: the harness runs end to end and writes a well-formed result (format only,
+# never a timing)
+run_check bench-quick 12 timeout --kill-after="$KILL_GRACE" 600 tests/bench/bench.sh --quick \
+	--out "$BUILD/bench/quick.json"
 
 echo
 if [ "$selected_any" -eq 0 ] && [ "${#FILTERS[@]}" -gt 0 ]; then
