@@ -310,40 +310,12 @@ static __always_inline __u64 conn_ident(struct sock *sk, __u16 family, bool dire
 static __always_inline struct conn_state *conn_get(struct sock *sk, __u16 family, __u32 tgid,
 						   struct dbtap_proc *p, bool create, bool direct)
 {
-	__u64 key = (__u64)sk, ident = conn_ident(sk, family, direct);
-	struct conn_state *c = bpf_map_lookup_elem(&conns, &key), *tmpl;
-	__u32 zero = 0;
+	bool fresh;
+	struct conn_state *c =
+		conn_lookup((__u64)sk, conn_ident(sk, family, direct), tgid, p, create, &fresh);
 
-	if (c && (c->tgid != tgid || c->ident != ident)) {
-		/* a stale entry: its connection ended unseen and the socket was reused */
-		count(DBTAP_CNT_CONN_CLOSE);
-		bpf_map_delete_elem(&conns, &key);
-		c = NULL;
-	}
-	if (c || !create)
-		return c;
-	tmpl = bpf_map_lookup_elem(&conn_zero, &zero);
-	if (!tmpl)
-		return NULL;
-	if (bpf_map_update_elem(&conns, &key, tmpl, BPF_NOEXIST) &&
-	    !bpf_map_lookup_elem(&conns, &key)) {
-		count(DBTAP_CNT_DROP_CONN_FULL);
-		return NULL;
-	}
-	c = bpf_map_lookup_elem(&conns, &key);
-	if (!c)
-		return NULL;
-	if (c->sk == 0) {
-		c->sk = key;
-		c->ident = ident;
-		c->tgid = tgid;
-		c->instance = p->instance;
-		c->system = p->system;
-		c->db_id = p->db_id; /* known for backends found at start (process title) */
-		c->user_id = p->user_id;
+	if (c && fresh)
 		addr_from_sock(sk, family, c);
-		count(DBTAP_CNT_CONN_OPEN);
-	}
 	return c;
 }
 
@@ -358,7 +330,6 @@ static __always_inline int on_chunk(struct sock *sk, long ret, __u8 dir, struct 
 	struct conn_state *c;
 	struct scratch *s;
 	__u16 family;
-	__u32 zero = 0;
 
 	if (ret < 0 || !sk || !sock_is_stream(sk, &family, direct))
 		return 0;
@@ -369,22 +340,12 @@ static __always_inline int on_chunk(struct sock *sk, long ret, __u8 dir, struct 
 	c = conn_get(sk, family, tgid, p, ret > 0, direct);
 	if (!c)
 		return 0;
-	s = bpf_map_lookup_elem(&scratches, &zero);
+	s = chunk_begin((__u64)sk, tgid, dir);
 	if (!s)
 		return 0;
-	s->ch.sk = (__u64)sk;
-	s->ch.tgid = tgid;
-	s->ch.now = bpf_ktime_get_ns();
-	s->ch.dir = dir;
-	s->ch.pos = 0;
-	s->ch.stop = 0;
-	s->ch.done_pending = 0;
 	if (ret == 0) { /* end of stream: the client went away */
-		if (dir == IO_RECV) {
-			count(DBTAP_CNT_CONN_CLOSE);
-			emit_conn(s, c, DBTAP_EV_CONN_CLOSE, 0, 0);
-			bpf_map_delete_elem(&conns, &s->ch.sk);
-		}
+		if (dir == IO_RECV)
+			conn_close(s, c);
 		return 0;
 	}
 	if (dir == IO_RECV)

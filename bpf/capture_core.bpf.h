@@ -124,6 +124,80 @@ static __always_inline void emit_text_once(struct scratch *s, __u16 system, __u6
 	count(DBTAP_CNT_TEXTS);
 }
 
+/* ---- connections and chunks ---- */
+
+/*
+ * The state of connection @key (the struct sock address) seen from process @tgid with peer
+ * identity @ident, created from the zero template when @create; NULL when there is none or
+ * the map is full (counted). An entry whose owner or peer differs is stale (its connection
+ * ended unseen and the socket was reused): it is counted closed and replaced. *@ret_new says
+ * the caller must fill in the addresses.
+ */
+static __always_inline struct conn_state *
+conn_lookup(__u64 key, __u64 ident, __u32 tgid, struct dbtap_proc *p, bool create, bool *ret_new)
+{
+	struct conn_state *c = bpf_map_lookup_elem(&conns, &key), *tmpl;
+	__u32 zero = 0;
+
+	*ret_new = false;
+	if (c && (c->tgid != tgid || c->ident != ident)) {
+		count(DBTAP_CNT_CONN_CLOSE);
+		bpf_map_delete_elem(&conns, &key);
+		c = NULL;
+	}
+	if (c || !create)
+		return c;
+	tmpl = bpf_map_lookup_elem(&conn_zero, &zero);
+	if (!tmpl)
+		return NULL;
+	if (bpf_map_update_elem(&conns, &key, tmpl, BPF_NOEXIST) &&
+	    !bpf_map_lookup_elem(&conns, &key)) {
+		count(DBTAP_CNT_DROP_CONN_FULL);
+		return NULL;
+	}
+	c = bpf_map_lookup_elem(&conns, &key);
+	if (!c)
+		return NULL;
+	if (c->sk == 0) {
+		c->sk = key;
+		c->ident = ident;
+		c->tgid = tgid;
+		c->instance = p->instance;
+		c->system = p->system;
+		c->db_id = p->db_id; /* known for backends found at start (process title) */
+		c->user_id = p->user_id;
+		count(DBTAP_CNT_CONN_OPEN);
+		*ret_new = true;
+	}
+	return c;
+}
+
+/* The per-CPU scratch, reset for a chunk of connection @sk in direction @dir. */
+static __always_inline struct scratch *chunk_begin(__u64 sk, __u32 tgid, __u8 dir)
+{
+	__u32 zero = 0;
+	struct scratch *s = bpf_map_lookup_elem(&scratches, &zero);
+
+	if (!s)
+		return NULL;
+	s->ch.sk = sk;
+	s->ch.tgid = tgid;
+	s->ch.now = bpf_ktime_get_ns();
+	s->ch.dir = dir;
+	s->ch.pos = 0;
+	s->ch.stop = 0;
+	s->ch.done_pending = 0;
+	return s;
+}
+
+/* The client went away (end of stream, or Terminate): count, tell userspace, forget. */
+static __always_inline void conn_close(struct scratch *s, struct conn_state *c)
+{
+	count(DBTAP_CNT_CONN_CLOSE);
+	emit_conn(s, c, DBTAP_EV_CONN_CLOSE, 0, 0);
+	bpf_map_delete_elem(&conns, &s->ch.sk);
+}
+
 /* ---- aggregation ---- */
 
 static __always_inline void emit_sample(struct scratch *s, struct conn_state *c,

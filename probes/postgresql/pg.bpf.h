@@ -1086,11 +1086,8 @@ __noinline int dbtap_pg_chunk(struct scratch *s)
 			dbtap_pg_start(s, c);
 		if (c->phase == PG_PHASE_NORMAL && (s->ch.pos < s->ch.total || c->req.reasm))
 			pg_frame(s, c);
-		if (s->ch.closing) {
-			count(DBTAP_CNT_CONN_CLOSE);
-			emit_conn(s, c, DBTAP_EV_CONN_CLOSE, 0, 0);
-			bpf_map_delete_elem(&conns, &s->ch.sk);
-		}
+		if (s->ch.closing)
+			conn_close(s, c);
 		return 0;
 	}
 	if (c->phase == PG_PHASE_ENC_WAIT) {

@@ -2,8 +2,10 @@
 /*
  * pg_harness.c - runs the kernel's PostgreSQL decoder in userspace: the shim's maps and
  * helpers, then bpf/capture_core.bpf.h and probes/postgresql/pg.bpf.h compiled as they are,
- * driven by copies of on_chunk() and conn_get() from bpf/capture.bpf.c (keep them in step),
- * plus accessors, invariant checks and snapshots for tests and fuzzers.
+ * driven like on_chunk() and conn_get() of bpf/capture.bpf.c drive them: through the same
+ * conn_lookup(), chunk_begin() and conn_close(); only reading the struct sock (addresses,
+ * identity) and the user memory copy are the harness's own. Plus accessors, invariant checks
+ * and snapshots for tests and fuzzers.
  *
  * The include order is capture.bpf.c's: dbtap.h, capture.h, the maps and globals (here the
  * shim), then capture_core.bpf.h, then the decoders.
@@ -169,40 +171,11 @@ static void pgh_addr(struct conn_state *c, const struct pgh_conn_reg *r)
 static struct conn_state *pgh_conn_get(const struct pgh_conn_reg *r, struct dbtap_proc *p,
 				       bool create)
 {
-	__u64 key = r->sk, ident = r->ident;
-	struct conn_state *c = bpf_map_lookup_elem(&conns, &key), *tmpl;
-	__u32 zero = 0;
+	bool fresh;
+	struct conn_state *c = conn_lookup(r->sk, r->ident, r->tgid, p, create, &fresh);
 
-	if (c && (c->tgid != r->tgid || c->ident != ident)) {
-		/* a stale entry: its connection ended unseen and the socket was reused */
-		count(DBTAP_CNT_CONN_CLOSE);
-		bpf_map_delete_elem(&conns, &key);
-		c = NULL;
-	}
-	if (c || !create)
-		return c;
-	tmpl = bpf_map_lookup_elem(&conn_zero, &zero);
-	if (!tmpl)
-		return NULL;
-	if (bpf_map_update_elem(&conns, &key, tmpl, BPF_NOEXIST) &&
-	    !bpf_map_lookup_elem(&conns, &key)) {
-		count(DBTAP_CNT_DROP_CONN_FULL);
-		return NULL;
-	}
-	c = bpf_map_lookup_elem(&conns, &key);
-	if (!c)
-		return NULL;
-	if (c->sk == 0) {
-		c->sk = key;
-		c->ident = ident;
-		c->tgid = r->tgid;
-		c->instance = p->instance;
-		c->system = p->system;
-		c->db_id = p->db_id;
-		c->user_id = p->user_id;
-		pgh_addr(c, r);
-		count(DBTAP_CNT_CONN_OPEN);
-	}
+	if (c && fresh)
+		pgh_addr(c, r); /* what conn_get() reads from the struct sock */
 	return c;
 }
 
@@ -251,7 +224,6 @@ int pgh_chunk(__u64 sk, enum io_dir dir, const void *bytes, __u32 len, __u64 now
 	struct conn_state *c;
 	struct scratch *s;
 	__u32 want;
-	__u32 zero = 0;
 
 	if (!r)
 		return -ENOENT;
@@ -266,22 +238,12 @@ int pgh_chunk(__u64 sk, enum io_dir dir, const void *bytes, __u32 len, __u64 now
 	c = pgh_conn_get(r, p, len > 0);
 	if (!c)
 		return 0;
-	s = bpf_map_lookup_elem(&scratches, &zero);
+	s = chunk_begin(sk, r->tgid, dir);
 	if (!s)
 		return 0;
-	s->ch.sk = sk;
-	s->ch.tgid = r->tgid;
-	s->ch.now = bpf_ktime_get_ns();
-	s->ch.dir = dir;
-	s->ch.pos = 0;
-	s->ch.stop = 0;
-	s->ch.done_pending = 0;
 	if (len == 0) { /* end of stream: the client went away */
-		if (dir == IO_RECV) {
-			count(DBTAP_CNT_CONN_CLOSE);
-			emit_conn(s, c, DBTAP_EV_CONN_CLOSE, 0, 0);
-			bpf_map_delete_elem(&conns, &s->ch.sk);
-		}
+		if (dir == IO_RECV)
+			conn_close(s, c);
 		return 0;
 	}
 	if (dir == IO_RECV)
