@@ -32,9 +32,12 @@ __u32 epoch = 0; /* interval number, bumped by userspace at each interval end */
 /* ---- maps ---- */
 #define PID_BITMAP_WORDS (4194304 / 64) /* pid_max limit on 64-bit kernels */
 
+/* One bit per PID. Mmapped by userspace, which sets bits with the same atomic OR as the
+ * fork hook: a read-modify-write through the syscall could undo a bit set meanwhile. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, PID_BITMAP_WORDS);
+	__uint(map_flags, BPF_F_MMAPABLE);
 	__type(key, __u32);
 	__type(value, __u64);
 } tracked SEC(".maps");

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <bpf/bpf.h>
@@ -135,6 +136,15 @@ int dbtap_loader_start(struct dbtap_loader *l, const struct dbtap_config *cfg, c
 		snprintf(err, errlen, "attaching the BPF programs: %s", strerror(-ret));
 		goto fail;
 	}
+	l->tracked_len = (size_t)bpf_map__max_entries(skel->maps.tracked) * sizeof(uint64_t);
+	l->tracked = mmap(NULL, l->tracked_len, PROT_READ | PROT_WRITE, MAP_SHARED,
+			  bpf_map__fd(skel->maps.tracked), 0);
+	if (l->tracked == MAP_FAILED) {
+		ret = -errno;
+		l->tracked = NULL;
+		snprintf(err, errlen, "mapping the PID bitmap: %s", strerror(-ret));
+		goto fail;
+	}
 	l->stats_fd = bpf_enable_stats(BPF_STATS_RUN_TIME);
 	return 0;
 fail:
@@ -153,32 +163,16 @@ int dbtap_loader_track(struct dbtap_loader *l, pid_t pid, pid_t instance, enum d
 		.db_id = dbtap_name_hash(database),
 		.user_id = dbtap_name_hash(user),
 	};
-	uint32_t key = (uint32_t)pid, word = key >> 6;
-	uint64_t bits = 0;
+	uint32_t key = (uint32_t)pid;
 	int ret;
 
+	if ((size_t)(key >> 6) >= l->tracked_len / sizeof(uint64_t))
+		return -ERANGE;
 	ret = bpf_map__update_elem(l->skel->maps.procs, &key, sizeof(key), &p, sizeof(p), BPF_ANY);
 	if (ret)
 		return ret;
-	/* the bitmap word is shared with 63 other PIDs: only this agent writes it from userspace,
-	 * the kernel side uses atomic or/and, so read-modify-write here can lose a kernel update
-	 * made in between; retry until the bit reads back set */
-	for (int tries = 0; tries < 8; tries++) {
-		uint64_t check = 0;
-
-		bpf_map__lookup_elem(l->skel->maps.tracked, &word, sizeof(word), &bits,
-				     sizeof(bits), 0);
-		bits |= 1ULL << (key & 63);
-		ret = bpf_map__update_elem(l->skel->maps.tracked, &word, sizeof(word), &bits,
-					   sizeof(bits), BPF_ANY);
-		if (ret)
-			return ret;
-		bpf_map__lookup_elem(l->skel->maps.tracked, &word, sizeof(word), &check,
-				     sizeof(check), 0);
-		if (check & (1ULL << (key & 63)))
-			return 0;
-	}
-	return -EAGAIN;
+	__atomic_fetch_or(&l->tracked[key >> 6], 1ULL << (key & 63), __ATOMIC_SEQ_CST);
+	return 0;
 }
 
 void dbtap_loader_stop(struct dbtap_loader *l)
@@ -188,6 +182,9 @@ void dbtap_loader_stop(struct dbtap_loader *l)
 	if (l->stats_fd >= 0)
 		close(l->stats_fd);
 	l->stats_fd = -1;
+	if (l->tracked)
+		munmap(l->tracked, l->tracked_len);
+	l->tracked = NULL;
 	capture_bpf__destroy(l->skel);
 	l->skel = NULL;
 }

@@ -18,7 +18,9 @@ struct capture_bpf;
 struct dbtap_loader {
 	struct capture_bpf *skel;
 	enum dbtap_capture_path path; /* resolved: SOCKET or SYSCALL */
-	int stats_fd;		      /* BPF_ENABLE_STATS handle, -1 when unavailable */
+	uint64_t *tracked;	      /* the kernel's PID bitmap, mmapped */
+	size_t tracked_len;
+	int stats_fd; /* BPF_ENABLE_STATS handle, -1 when unavailable */
 };
 
 /* Whether this kernel has the sock:sock_{send,recv}_length tracepoints (BTF probe). */
