@@ -842,10 +842,8 @@ static __always_inline void pg_frame(struct scratch *s, struct conn_state *c)
 			return;
 	}
 	/* every message is at least PG_HDR_LEN bytes: the loop cannot end early */
-	while (s->ch.pos < s->ch.total && !s->ch.stop && !fs->reasm && !fs->skip) {
+	if (s->ch.pos < s->ch.total && !s->ch.stop && !fs->reasm && !fs->skip)
 		bpf_loop(s->ch.total / PG_HDR_LEN + 1, pg_frame_cb, &w, 0);
-		break;
-	}
 }
 
 /* ---- connection start ---- */
