@@ -1,7 +1,7 @@
 # dbtap build. `make` builds build/dbtap; `make test` installs what it needs and runs every
 # test; `make run` installs, builds and runs. V=1 shows full commands.
 
-OUT := build
+OUT ?= build
 CLANG_BPF ?= clang-19
 BPFTOOL ?= bpftool
 CC ?= gcc
@@ -22,11 +22,15 @@ CFLAGS_COMMON := -g -O2 -Wall -Wextra -Wno-unused-parameter -Werror -std=gnu11 \
 	-D_GNU_SOURCE -fno-omit-frame-pointer
 CFLAGS ?=
 CFLAGS += $(CFLAGS_COMMON) $(INCLUDES)
-LIBS := -lbpf -lelf -lz -lyaml -lm -lpthread
-TEST_LIBS := $(LIBS) -lcmocka -lpq -lcjson
+LIBS := -lbpf -lelf -lz -lyaml -lcurl -lcjson -lm -lpthread
+# real client libraries of the test servers
+TEST_LIBS := $(LIBS) -lcmocka -lpq -lhiredis -lmariadb \
+	$(shell pkg-config --libs libmongoc-1.0 2>/dev/null)
+TEST_CFLAGS := $(shell pkg-config --cflags libmongoc-1.0 2>/dev/null)
 
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror \
-	-Wno-unused-function -Wno-compare-distinct-pointer-types -I. -I$(dir $(VMLINUX)) -Ibpf/include
+	-Wno-unused-function -Wno-compare-distinct-pointer-types -I. -I$(dir $(VMLINUX)) -Ibpf/include \
+	$(BPF_EXTRA_CFLAGS)
 
 # ---- sources, found by folder so a new probe or exporter needs no Makefile change ----
 BPF_SRCS := $(wildcard bpf/*.bpf.c)
@@ -86,17 +90,17 @@ $(OUT)/dbtap: $(OUT)/obj/userspace/main.o $(OUT)/libdbtap.a
 $(OUT)/tests/%: tests/unit/%.c $(OUT)/libdbtap.a $(TESTLIB_OBJS) $(HDRS)
 	$(call msg,CC,$@)
 	$(Q)mkdir -p $(dir $@)
-	$(Q)$(CC) $(CFLAGS) -Itests -o $@ $< $(TESTLIB_OBJS) $(OUT)/libdbtap.a $(TEST_LIBS)
+	$(Q)$(CC) $(CFLAGS) $(TEST_CFLAGS) -Itests -o $@ $< $(TESTLIB_OBJS) $(OUT)/libdbtap.a $(TEST_LIBS)
 
 $(OUT)/tests/%: tests/integration/%.c $(OUT)/libdbtap.a $(TESTLIB_OBJS) $(HDRS)
 	$(call msg,CC,$@)
 	$(Q)mkdir -p $(dir $@)
-	$(Q)$(CC) $(CFLAGS) -Itests -o $@ $< $(TESTLIB_OBJS) $(OUT)/libdbtap.a $(TEST_LIBS)
+	$(Q)$(CC) $(CFLAGS) $(TEST_CFLAGS) -Itests -o $@ $< $(TESTLIB_OBJS) $(OUT)/libdbtap.a $(TEST_LIBS)
 
 $(OUT)/obj/tests/lib/%.o: tests/lib/%.c $(HDRS) $(wildcard tests/lib/*.h)
 	$(call msg,CC,$@)
 	$(Q)mkdir -p $(dir $@)
-	$(Q)$(CC) $(CFLAGS) -Itests -c $< -o $@
+	$(Q)$(CC) $(CFLAGS) $(TEST_CFLAGS) -Itests -c $< -o $@
 
 # Fuzz targets: libFuzzer + ASan/UBSan, sources compiled directly (no libdbtap.a).
 FUZZ_CFLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \

@@ -170,7 +170,7 @@ static __always_inline void pid_set_tracked(__u32 tgid, bool on)
 #include "bpf/capture_core.bpf.h"
 
 /* ---- protocol decoders ---- */
-#include "probes/postgresql/pg.bpf.h"
+#include "bpf/decoders.bpf.h"
 
 /* ---- chunks: where the bytes are, copying them, connection state ---- */
 
@@ -355,7 +355,7 @@ static __always_inline int on_chunk(struct sock *sk, long ret, __u8 dir, struct 
 		c->bytes_in += ret;
 	else
 		c->bytes_out += ret;
-	if (c->phase == PG_PHASE_IGNORE)
+	if (c->phase == CONN_PHASE_IGNORE)
 		return 0;
 	s->ch.total = ret;
 	s->ch.avail = copy_chunk(s, src, ret);
@@ -364,8 +364,7 @@ static __always_inline int on_chunk(struct sock *sk, long ret, __u8 dir, struct 
 		return 0;
 	}
 	s->ch.user_buf = src->buf;
-	if (c->system == DBTAP_SYS_POSTGRESQL)
-		dbtap_pg_chunk(s);
+	decode_chunk(s, c->system);
 	return 0;
 }
 

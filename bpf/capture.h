@@ -9,6 +9,10 @@
 
 #include "bpf/dbtap.h"
 #include "probes/sql/sql_fingerprint.h"
+#include "probes/postgresql/pg_state.h"
+#include "probes/redis/redis_state.h"
+#include "probes/mysql/mysql_state.h"
+#include "probes/mongodb/mongo_state.h"
 
 #define AF_UNIX	    1
 #define AF_INET	    2
@@ -30,27 +34,20 @@ enum io_dir {
 	IO_SEND = 1, /* response bytes written by the server */
 };
 
-/* Decoder phase of a PostgreSQL connection. */
-enum pg_phase {
-	PG_PHASE_START = 0, /* nothing seen: startup, SSL/GSS request, or mid-stream */
-	PG_PHASE_ENC_WAIT,  /* SSLRequest/GSSENCRequest sent: waiting for 'S'/'G'/'N' */
-	PG_PHASE_NORMAL,    /* typed messages both ways */
-	PG_PHASE_IGNORE,    /* encrypted, cancel request, or not PostgreSQL: bytes only */
-};
+/* Phase of a connection's decoder. START and IGNORE mean the same for every system; a
+ * decoder numbers its own phases from CONN_PHASE_FIRST_OWN (see probes/<db>/<db>_state.h). */
+#define CONN_PHASE_START     0 /* nothing seen yet */
+#define CONN_PHASE_IGNORE    1 /* encrypted, not the protocol, ...: bytes are only counted */
+#define CONN_PHASE_FIRST_OWN 2
 
-/* Kinds of operations queued on a connection, in request order. */
-enum pg_op_kind {
-	PG_OP_SIMPLE = 1, /* Query: completes at ReadyForQuery */
-	PG_OP_EXEC = 2,	  /* Execute: completes at CommandComplete/ErrorResponse/... */
-	PG_OP_SYNC = 3,	  /* Sync: a ReadyForQuery ends everything up to here */
-};
-
-struct pg_op {
+/* One operation queued on a connection, in request order (pipelining). */
+struct conn_op {
 	__u64 query_hash;
 	__u64 start_ns;
 	__u16 agg_flags; /* DBTAP_AGG_F_* */
-	__u8 kind;	 /* enum pg_op_kind */
-	__u8 _pad[5];
+	__u8 kind;	 /* the decoder's own kinds */
+	__u8 flags;	 /* the decoder's own flags */
+	__u32 tag;	 /* the decoder's own: e.g. a request id the reply names */
 };
 
 #define CONN_MAX_OPS 16 /* operations in flight per connection (pipelining) */
@@ -73,29 +70,27 @@ struct conn_state {
 	__u32 instance;
 	__u32 db_id;
 	__u32 user_id;
-	__u16 system;
+	__u16 system; /* may be refined by the decoder (MySQL -> MariaDB from the greeting) */
 	__u16 flags;  /* DBTAP_CONN_F_* */
-	__u8 phase;   /* enum pg_phase */
+	__u8 phase;   /* CONN_PHASE_* or the decoder's own */
 	__u8 head;    /* ops[head % CONN_MAX_OPS] is the oldest operation in flight */
 	__u8 tail;    /* ops[tail % CONN_MAX_OPS] is the next free slot */
-	__u8 cur_err; /* the simple query in flight has failed */
+	__u8 _pad1;
 	struct frame_state req;
 	struct frame_state resp;
-	__u8 cur_empty; /* the simple query in flight was an empty string */
-	__u8 _pad2[7];
-	char cur_status[DBTAP_STATUS_LEN]; /* SQLSTATE of that failure */
-	__u64 cur_rows;
-	__u64 unnamed_stmt;   /* query hash of the unnamed prepared statement, 0 = none */
-	__u64 unnamed_portal; /* query hash of the unnamed portal */
-	__u16 unnamed_stmt_flags;
-	__u16 unnamed_portal_flags;
-	__u32 _pad;
 	__u64 bytes_in;
 	__u64 bytes_out;
 	__u64 ops_done;
 	struct dbtap_addr peer;
 	struct dbtap_addr local;
-	struct pg_op ops[CONN_MAX_OPS];
+	struct conn_op ops[CONN_MAX_OPS];
+	/* the decoder's own state, by system */
+	union {
+		struct pg_conn pg;
+		struct redis_conn redis;
+		struct mysql_conn mysql;
+		struct mongo_conn mongo;
+	};
 };
 
 /* Key of the "stmts" map: a named prepared statement or portal of one connection. */
@@ -145,14 +140,14 @@ struct chunk {
 /* Bytes of a message a decoder reads at most, header included: a message cut across chunks is
  * collected up to this many bytes (the "reasms" map), and a whole one is read no further, so
  * the result never depends on where the stream was cut. */
-#define PG_REASM_MAX  2048
-#define PG_REASM_MASK (PG_REASM_MAX - 1)
-#define REASM_AT      SCRATCH_SIZE /* where a collected message is decoded from, in buf */
+#define REASM_MAX  2048
+#define REASM_MASK (REASM_MAX - 1)
+#define REASM_AT   SCRATCH_SIZE /* where a collected message is decoded from, in buf */
 
 struct reasm {
-	__u32 have;		    /* bytes in buf */
-	__u32 want;		    /* bytes to collect before decoding */
-	__u8 buf[2 * PG_REASM_MAX]; /* doubled: masked offset + masked length stay inside */
+	__u32 have;		 /* bytes in buf */
+	__u32 want;		 /* bytes to collect before decoding */
+	__u8 buf[2 * REASM_MAX]; /* doubled: masked offset + masked length stay inside */
 };
 
 struct scratch {

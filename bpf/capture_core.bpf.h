@@ -198,6 +198,112 @@ static __always_inline void conn_close(struct scratch *s, struct conn_state *c)
 	bpf_map_delete_elem(&conns, &s->ch.sk);
 }
 
+/* ---- operations queued on a connection ---- */
+
+/* Queue an operation started now; returns it (for the decoder's flags and tag), or NULL when
+ * CONN_MAX_OPS are in flight (counted). */
+static __always_inline struct conn_op *op_push(struct scratch *s, struct conn_state *c, __u8 kind,
+					       __u64 hash, __u16 flags)
+{
+	struct conn_op *o;
+
+	if ((__u8)(c->tail - c->head) >= CONN_MAX_OPS) {
+		count(DBTAP_CNT_DROP_PIPELINE);
+		return NULL;
+	}
+	o = &c->ops[c->tail & (CONN_MAX_OPS - 1)];
+	o->query_hash = hash;
+	o->start_ns = s->ch.now;
+	o->agg_flags = flags;
+	o->kind = kind;
+	o->flags = 0;
+	o->tag = 0;
+	c->tail++;
+	return o;
+}
+
+static __always_inline struct conn_op *op_front(struct conn_state *c)
+{
+	if (c->head == c->tail)
+		return NULL;
+	return &c->ops[c->head & (CONN_MAX_OPS - 1)];
+}
+
+/* Pop the oldest operation into s->ch.done (status already there when failed); the caller
+ * counts it with dbtap_complete(). */
+static __always_inline void op_finish(struct scratch *s, struct conn_state *c, struct conn_op *o,
+				      bool failed, __u64 rows)
+{
+	struct op_done *d = &s->ch.done;
+
+	d->query_hash = o->query_hash;
+	d->start_ns = o->start_ns;
+	d->agg_flags = o->agg_flags;
+	d->rows = rows;
+	d->failed = failed;
+	if (!failed)
+		__builtin_memset(d->status, 0, DBTAP_STATUS_LEN);
+	s->ch.done_pending = 1;
+	c->head++;
+}
+
+/* ---- messages cut across chunks (the "reasms" map) ---- */
+/* One message per connection and direction is collected at a time. */
+static __always_inline __u64 reasm_key(struct scratch *s)
+{
+	return s->ch.sk | s->ch.dir; /* a struct sock address is aligned: the low bit is free */
+}
+
+/* Append up to @n bytes of the chunk at @pos to @r, no further than r->want. Bytes past the
+ * scratch copy come from the user buffer when the chunk is one. */
+static __always_inline void reasm_append(struct scratch *s, struct reasm *r, __u32 pos, __u32 n)
+{
+	__u32 room = r->want > r->have ? r->want - r->have : 0;
+
+	if (n > room)
+		n = room;
+	if (!n || r->have >= REASM_MAX)
+		return;
+	if (pos + n <= s->ch.avail) {
+		if (bpf_probe_read_kernel(&r->buf[bound(r->have, REASM_MASK)],
+					  bound(n - 1, REASM_MASK) + 1,
+					  &s->buf[bound(pos, SCRATCH_MASK)]))
+			return;
+	} else if (s->ch.user_buf) {
+		if (bpf_probe_read_user(&r->buf[bound(r->have, REASM_MASK)],
+					bound(n - 1, REASM_MASK) + 1,
+					(void *)(s->ch.user_buf + pos)))
+			return;
+	} else {
+		count(DBTAP_CNT_DROP_READ);
+		return;
+	}
+	r->have += n;
+}
+
+static __always_inline struct reasm *reasm_start(struct scratch *s, __u32 want)
+{
+	__u64 key = reasm_key(s);
+	struct reasm *r = bpf_map_lookup_elem(&reasms, &key);
+	__u32 zero = 0;
+
+	if (!r) {
+		struct reasm *tmpl = bpf_map_lookup_elem(&reasm_zero, &zero);
+
+		if (!tmpl)
+			return NULL;
+		bpf_map_update_elem(&reasms, &key, tmpl, BPF_ANY);
+		r = bpf_map_lookup_elem(&reasms, &key);
+		if (!r) {
+			count(DBTAP_CNT_DROP_REASM_FULL);
+			return NULL;
+		}
+	}
+	r->have = 0;
+	r->want = want;
+	return r;
+}
+
 /* ---- aggregation ---- */
 
 static __always_inline void emit_sample(struct scratch *s, struct conn_state *c,

@@ -11,6 +11,10 @@ PACKAGES=(
 	postgresql postgresql-contrib				# test and demo servers, pgbench
 	util-linux iproute2 procps				# unshare, ss, ps
 	bpftrace jq						# make bench: peer and results
+	libcurl4-openssl-dev					# OTLP export (node+npm come with the machine)
+	redis-server redis-tools libhiredis-dev			# Redis: server, benchmark, client
+	mariadb-server mariadb-client libmariadb-dev sysbench	# MariaDB: server, benchmark, client
+	libmongoc-dev libbson-dev libsnappy-dev libzstd-dev	# MongoDB client, OP_COMPRESSED
 )
 
 # installed PKG: true when dpkg knows PKG as installed (any architecture).

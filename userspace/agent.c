@@ -116,14 +116,11 @@ static int on_event(void *ctx, void *data, size_t size)
 		if (size >= sizeof(struct dbtap_ev_sample))
 			dbtap_store_add_sample(a->store, data);
 		break;
-	case DBTAP_EV_CONN_OPEN: {
-		const struct dbtap_ev_conn *c = data;
-
-		if (size >= sizeof(*c) && (c->flags & DBTAP_CONN_F_STARTUP))
-			dbtap_store_add_startup(a->store, (const uint8_t *)c->startup,
-						c->startup_len);
+	case DBTAP_EV_CONN_OPEN:
+	case DBTAP_EV_CONN_CLOSE:
+		if (size >= sizeof(struct dbtap_ev_conn))
+			dbtap_store_add_conn(a->store, data);
 		break;
-	}
 	case DBTAP_EV_PROC_EXEC: {
 		struct dbtap_instance inst;
 

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "userspace/discovery.h"
+#include "userspace/probes.h"
 
 /* ---- limits ---- */
 
@@ -91,6 +92,14 @@ static int pg_describe(const char *proc_root, const struct discovery_scan *scan,
 static const struct discovery_rule discovery_rules[] = {
 	{"postgres", DBTAP_SYS_POSTGRESQL, DISCOVERY_MAIN_PARENT_OTHER_SYSTEM, pg_describe},
 	{"postmaster", DBTAP_SYS_POSTGRESQL, DISCOVERY_MAIN_PARENT_OTHER_SYSTEM, pg_describe},
+	{"redis-server", DBTAP_SYS_REDIS, DISCOVERY_MAIN_PARENT_OTHER_SYSTEM, NULL},
+	{"valkey-server", DBTAP_SYS_REDIS, DISCOVERY_MAIN_PARENT_OTHER_SYSTEM, NULL},
+	{"keydb-server", DBTAP_SYS_REDIS, DISCOVERY_MAIN_PARENT_OTHER_SYSTEM, NULL},
+	/* MySQL or MariaDB: the kernel decoder tells them apart by the server's greeting */
+	{"mysqld", DBTAP_SYS_MYSQL, DISCOVERY_MAIN_PARENT_OTHER_SYSTEM, NULL},
+	{"mariadbd", DBTAP_SYS_MARIADB, DISCOVERY_MAIN_PARENT_OTHER_SYSTEM, NULL},
+	{"mongod", DBTAP_SYS_MONGODB, DISCOVERY_MAIN_PARENT_OTHER_SYSTEM, NULL},
+	{"mongos", DBTAP_SYS_MONGODB, DISCOVERY_MAIN_PARENT_OTHER_SYSTEM, NULL},
 };
 
 #define DISCOVERY_N_RULES (sizeof(discovery_rules) / sizeof(discovery_rules[0]))
@@ -105,6 +114,14 @@ static const struct discovery_rule *rule_for_comm(const char *comm)
 		if (strcmp(discovery_rules[i].comm, comm) == 0)
 			return &discovery_rules[i];
 	return NULL;
+}
+
+const char *dbtap_discovery_comm_at(size_t i, enum dbtap_system *ret_system)
+{
+	if (i >= DISCOVERY_N_RULES)
+		return NULL;
+	*ret_system = discovery_rules[i].system;
+	return discovery_rules[i].comm;
 }
 
 enum dbtap_system dbtap_system_from_comm(const char *comm)
@@ -1018,6 +1035,7 @@ static int describe_instance(const char *proc_root, const struct discovery_scan 
 			     const struct discovery_candidate *c, struct dbtap_instance *ret)
 {
 	char path[PATH_MAX], comm[DISCOVERY_COMM_MAX];
+	const struct dbtap_probe *probe;
 	int err;
 
 	memset(ret, 0, sizeof(*ret));
@@ -1029,6 +1047,9 @@ static int describe_instance(const char *proc_root, const struct discovery_scan 
 	ret->in_container = in_other_namespace(proc_root, c->pid);
 	read_container_id(proc_root, c->pid, ret->container_id, sizeof(ret->container_id));
 	find_listeners(proc_root, ret);
+	probe = dbtap_probe_for(ret->system);
+	if (probe && probe->describe)
+		probe->describe(proc_root, ret); /* best effort: version and the like */
 	if (c->rule->describe) {
 		err = c->rule->describe(proc_root, scan, ret);
 		if (err) {

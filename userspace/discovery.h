@@ -11,6 +11,7 @@
 #define DBTAP_DISCOVERY_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -66,6 +67,9 @@ int dbtap_discover_pid(const char *proc_root, pid_t pid, struct dbtap_instance *
 
 /* Which system a process with this comm (task name) would serve, DBTAP_SYS_UNKNOWN if none. */
 enum dbtap_system dbtap_system_from_comm(const char *comm);
+
+/* The @i-th task name of the known servers and its system, NULL past the last. */
+const char *dbtap_discovery_comm_at(size_t i, enum dbtap_system *ret_system);
 
 void dbtap_instance_free(struct dbtap_instance *inst);	      /* accepts NULL */
 void dbtap_instance_list_free(struct dbtap_instance_list *l); /* accepts NULL */

@@ -15,6 +15,7 @@
 #include <bpf/libbpf.h>
 
 #include "capture.skel.h"
+#include "userspace/discovery.h"
 #include "userspace/loader.h"
 
 #define RINGBUF_BYTES (8u << 20)
@@ -67,20 +68,13 @@ static int silent_print(enum libbpf_print_level level, const char *fmt, va_list 
 	return 0;
 }
 
-/* Server task names the exec hook reports (so a server started later is found at once). */
-static const struct {
-	const char *comm;
-	enum dbtap_system sys;
-} server_comms[] = {
-	{"postgres", DBTAP_SYS_POSTGRESQL},
-	{"postmaster", DBTAP_SYS_POSTGRESQL},
-};
-
 int dbtap_loader_start(struct dbtap_loader *l, const struct dbtap_config *cfg, char *err,
 		       size_t errlen)
 {
 	struct capture_bpf *skel;
 	struct bpf_program *prog;
+	enum dbtap_system system;
+	const char *comm;
 	bool socket_path;
 	size_t i;
 	int ret;
@@ -123,11 +117,12 @@ int dbtap_loader_start(struct dbtap_loader *l, const struct dbtap_config *cfg, c
 		goto fail;
 	}
 	skel->bss->epoch = 1; /* 0 is the zero template's epoch: see dbtap_agg_val */
-	for (i = 0; i < sizeof(server_comms) / sizeof(server_comms[0]); i++) {
+	/* server task names the exec hook reports, so a server started later is found at once */
+	for (i = 0; (comm = dbtap_discovery_comm_at(i, &system)); i++) {
 		char key[16] = {};
-		uint32_t sys = server_comms[i].sys;
+		uint32_t sys = system;
 
-		strncpy(key, server_comms[i].comm, sizeof(key) - 1);
+		strncpy(key, comm, sizeof(key) - 1);
 		bpf_map__update_elem(skel->maps.server_comms, key, sizeof(key), &sys, sizeof(sys),
 				     BPF_ANY);
 	}

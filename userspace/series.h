@@ -64,6 +64,26 @@ struct dbtap_sample {
 	uint64_t rows;			   /* rows returned or affected */
 	uint32_t tid;			   /* server thread (a PostgreSQL backend's PID) */
 	struct dbtap_addr peer;		   /* the client: AF_INET, AF_INET6, AF_UNIX, 0 unknown */
+	uint64_t conn_id;		   /* the kernel's connection id (struct sock address) */
+	/* W3C trace context the client gave for its connection (PostgreSQL application_name
+	 * holding a traceparent): the operation's span is a child of parent_span_id */
+	bool has_parent;
+	uint8_t trace_id[16];
+	uint8_t parent_span_id[8];
+	uint8_t trace_flags;
+};
+
+/* A database server instance known this interval (for resource attributes). */
+struct dbtap_instance_info {
+	uint32_t pid;		    /* process.pid of the main process, root PID namespace */
+	const char *system;	    /* db.system.name */
+	const char *exe_name;	    /* process.executable.name: "postgres" */
+	const char *exe_path;	    /* process.executable.path as seen inside its mount ns */
+	const char *version;	    /* "15.18", "" unknown */
+	const char *container_id;   /* container.id, "" when not in a container */
+	const char *server_address; /* "127.0.0.1", "" when only a socket */
+	int server_port;	    /* 0 when unknown */
+	const char *server_socket;  /* "" when none */
 };
 
 struct dbtap_prog_stat {
@@ -93,6 +113,8 @@ struct dbtap_snapshot {
 	size_t n_series;
 	const struct dbtap_sample *samples; /* in the order received */
 	size_t n_samples;
+	const struct dbtap_instance_info *instances; /* every instance tracked so far */
+	size_t n_instances;
 	struct dbtap_self_stats self;
 };
 

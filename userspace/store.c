@@ -14,6 +14,7 @@
 #include <bpf/bpf.h>
 
 #include "probes/sql/sql_normalize.h"
+#include "userspace/probes.h"
 #include "userspace/loader.h"
 #include "userspace/store.h"
 
@@ -108,6 +109,27 @@ static int hm_put(struct hm *m, const void *key, size_t klen, void *val, void **
 	return 0;
 }
 
+/* Remove @key; returns its value (for the caller to free) or NULL. */
+static void *hm_del(struct hm *m, const void *key, size_t klen)
+{
+	uint64_t h = hm_hash(key, klen);
+	struct hm_node **pp, *n;
+	void *val;
+
+	if (!m->cap)
+		return NULL;
+	for (pp = &m->b[h % m->cap]; (n = *pp); pp = &n->next) {
+		if (n->hash == h && n->klen == klen && !memcmp(n->key, key, klen)) {
+			*pp = n->next;
+			val = n->val;
+			free(n);
+			m->n--;
+			return val;
+		}
+	}
+	return NULL;
+}
+
 static void hm_free(struct hm *m, void (*free_val)(void *))
 {
 	size_t i;
@@ -141,7 +163,20 @@ struct instance_entry {
 	char address[64];
 	int port;
 	char socket[128];
+	char exe_path[256];
+	char version[64];
+	char container_id[80];
 };
+
+/* The trace context a connection's client gave (application_name). */
+struct conn_trace {
+	uint8_t trace_id[16];
+	uint8_t span_id[8];
+	uint8_t flags;
+};
+
+/* Connections with a trace context kept at most; beyond, new ones are not remembered. */
+#define STORE_MAX_TRACED_CONNS 65536
 
 /* Cumulative values last read for one kernel key. */
 struct prev_entry {
@@ -163,8 +198,10 @@ struct dbtap_store {
 	struct hm texts;     /* u64 query hash -> struct text_entry */
 	struct hm names;     /* u32 name id -> char * */
 	struct hm instances; /* u32 pid -> struct instance_entry */
-	struct hm prev;	     /* struct dbtap_agg_key -> struct prev_entry */
-	struct hm prev_errs; /* struct dbtap_err_key -> uint64_t * */
+	struct hm traces;    /* u64 conn id -> struct conn_trace, while the connection is open */
+	struct dbtap_instance_info *inst_out; /* the current snapshot's instances */
+	struct hm prev;			      /* struct dbtap_agg_key -> struct prev_entry */
+	struct hm prev_errs;		      /* struct dbtap_err_key -> uint64_t * */
 	/* the current snapshot */
 	struct building *b;
 	size_t nb, capb;
@@ -231,6 +268,8 @@ void dbtap_store_free(struct dbtap_store *st)
 	hm_free(&st->texts, free_text);
 	hm_free(&st->names, free);
 	hm_free(&st->instances, free);
+	hm_free(&st->traces, free);
+	free(st->inst_out);
 	hm_free(&st->prev, free);
 	hm_free(&st->prev_errs, free);
 	free(st);
@@ -238,6 +277,7 @@ void dbtap_store_free(struct dbtap_store *st)
 
 void dbtap_store_add_instance(struct dbtap_store *st, const struct dbtap_instance *inst)
 {
+	const struct dbtap_probe *probe = dbtap_probe_for(inst->system);
 	struct instance_entry *e = calloc(1, sizeof(*e));
 	uint32_t pid = (uint32_t)inst->pid;
 	void *old;
@@ -246,6 +286,11 @@ void dbtap_store_add_instance(struct dbtap_store *st, const struct dbtap_instanc
 	if (!e)
 		return;
 	snprintf(e->system, sizeof(e->system), "%s", dbtap_system_name(inst->system));
+	snprintf(e->exe_path, sizeof(e->exe_path), "%s", inst->exe);
+	snprintf(e->version, sizeof(e->version), "%s", inst->version);
+	snprintf(e->container_id, sizeof(e->container_id), "%s", inst->container_id);
+	for (i = 0; probe && probe->fixed_names && probe->fixed_names[i]; i++)
+		dbtap_store_add_name(st, probe->fixed_names[i]);
 	for (i = 0; i < inst->n_listen; i++) {
 		const struct dbtap_listen *l = &inst->listen[i];
 
@@ -275,36 +320,87 @@ void dbtap_store_add_name(struct dbtap_store *st, const char *name)
 		free(copy);
 }
 
-void dbtap_store_add_startup(struct dbtap_store *st, const uint8_t *msg, size_t len)
+static int hex_val(char c)
 {
-	const char *p = (const char *)msg + 8, *end = (const char *)msg + len;
-	const char *user = NULL, *database = NULL;
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	return -1; /* W3C trace context: lowercase hex only */
+}
 
-	/* int32 length, int32 protocol, then key\0value\0 pairs, then \0 */
-	while (p < end && *p) {
-		const char *k = p, *v = memchr(p, 0, end - p);
+static int hex_bytes(const char *s, uint8_t *out, size_t n)
+{
+	size_t i;
+	int any = 0;
 
-		if (!v || ++v >= end)
-			break;
-		p = memchr(v, 0, end - v);
-		if (!p)
-			break;
-		p++;
-		if (!strcmp(k, "user"))
-			user = v;
-		else if (!strcmp(k, "database"))
-			database = v;
+	for (i = 0; i < n; i++) {
+		int hi = hex_val(s[2 * i]), lo = hex_val(s[2 * i + 1]);
+
+		if (hi < 0 || lo < 0)
+			return -EINVAL;
+		out[i] = (uint8_t)(hi << 4 | lo);
+		any |= out[i];
 	}
-	if (user)
-		dbtap_store_add_name(st, user);
-	if (database)
-		dbtap_store_add_name(st, database);
+	return any ? 0 : -EINVAL; /* all-zero ids are invalid */
+}
+
+#define TRACEPARENT_LEN 55 /* "00-" 32 "-" 16 "-" 2 */
+
+int dbtap_traceparent_parse(const char *s, uint8_t trace_id[16], uint8_t span_id[8], uint8_t *flags)
+{
+	const char *p;
+
+	for (p = s ? strstr(s, "00-") : NULL; p; p = strstr(p + 1, "00-")) {
+		if (strnlen(p, TRACEPARENT_LEN) < TRACEPARENT_LEN || p[35] != '-' || p[52] != '-')
+			continue;
+		if (p[TRACEPARENT_LEN] && p[TRACEPARENT_LEN] != ' ' && p[TRACEPARENT_LEN] != ';')
+			continue;
+		if (hex_bytes(p + 3, trace_id, 16) || hex_bytes(p + 36, span_id, 8))
+			continue;
+		if (hex_val(p[53]) < 0 || hex_val(p[54]) < 0)
+			continue;
+		*flags = (uint8_t)(hex_val(p[53]) << 4 | hex_val(p[54]));
+		return 0;
+	}
+	return -EINVAL;
+}
+
+void dbtap_store_add_conn(struct dbtap_store *st, const struct dbtap_ev_conn *ev)
+{
+	const struct dbtap_probe *probe = dbtap_probe_for(ev->system);
+	struct dbtap_conn_names names;
+	struct conn_trace *t;
+	size_t len = ev->startup_len < DBTAP_STARTUP_MAX ? ev->startup_len : DBTAP_STARTUP_MAX;
+	void *old;
+
+	if (ev->hdr.type == DBTAP_EV_CONN_CLOSE) {
+		free(hm_del(&st->traces, &ev->conn_id, sizeof(ev->conn_id)));
+		return;
+	}
+	/* an open event replaces what a reused socket address said before */
+	free(hm_del(&st->traces, &ev->conn_id, sizeof(ev->conn_id)));
+	if (!(ev->flags & DBTAP_CONN_F_STARTUP) || !probe || !probe->startup ||
+	    probe->startup((const uint8_t *)ev->startup, len, &names))
+		return;
+	dbtap_store_add_name(st, names.user);
+	dbtap_store_add_name(st, names.database);
+	if (st->traces.n >= STORE_MAX_TRACED_CONNS || !(t = calloc(1, sizeof(*t))))
+		return;
+	if (dbtap_traceparent_parse(names.application_name, t->trace_id, t->span_id, &t->flags) ||
+	    hm_put(&st->traces, &ev->conn_id, sizeof(ev->conn_id), t, &old)) {
+		free(t);
+		return;
+	}
+	free(old);
 }
 
 void dbtap_store_add_text(struct dbtap_store *st, const struct dbtap_ev_text *ev)
 {
 	struct text_entry *t = calloc(1, sizeof(*t));
 	struct sql_normalized n = {0};
+	const struct dbtap_probe *probe;
+	struct dbtap_conn_names names;
 	size_t len = ev->text_len < DBTAP_TEXT_MAX ? ev->text_len : DBTAP_TEXT_MAX;
 	void *old;
 
@@ -317,8 +413,8 @@ void dbtap_store_add_text(struct dbtap_store *st, const struct dbtap_ev_text *ev
 			 len ? ev->text : "<unnamed>");
 		t->text = strdup("");
 		t->known = false;
-	} else if (sql_normalize(ev->text, len, SQL_DIALECT_POSTGRESQL, st->cfg->raw_text, &n) ==
-		   0) {
+	} else if ((probe = dbtap_probe_for(ev->system)) && probe->normalize &&
+		   probe->normalize(ev->text, len, ev->flags, st->cfg->raw_text, &n) == 0) {
 		t->text = n.text;
 		n.text = NULL;
 		memcpy(t->operation, n.operation, sizeof(t->operation));
@@ -326,6 +422,8 @@ void dbtap_store_add_text(struct dbtap_store *st, const struct dbtap_ev_text *ev
 		memcpy(t->summary, n.summary, sizeof(t->summary));
 		t->known = true;
 		sql_normalized_free(&n);
+		if (probe->text_names && probe->text_names(ev->text, len, ev->flags, &names) == 0)
+			dbtap_store_add_name(st, names.database);
 	}
 	if (!t->text) {
 		free(t);
@@ -576,6 +674,7 @@ static int collect_samples(struct dbtap_store *st, int64_t realtime_offset_ns)
 		uint64_t series_dropped = st->series_dropped;
 		struct dbtap_sample *out = &st->samples[st->n_samples];
 		struct building *b = group_for(st, &ev->key);
+		const struct conn_trace *trace;
 
 		if (!b) {
 			/* a loss of this sample, not of one more series: its operation was counted
@@ -594,6 +693,14 @@ static int collect_samples(struct dbtap_store *st, int64_t realtime_offset_ns)
 		out->rows = ev->rows;
 		out->tid = ev->tid;
 		out->peer = ev->peer;
+		out->conn_id = ev->conn_id;
+		trace = hm_get(&st->traces, &ev->conn_id, sizeof(ev->conn_id));
+		if (trace) {
+			out->has_parent = true;
+			memcpy(out->trace_id, trace->trace_id, sizeof(out->trace_id));
+			memcpy(out->parent_span_id, trace->span_id, sizeof(out->parent_span_id));
+			out->trace_flags = trace->flags;
+		}
 		st->sample_series[st->n_samples++] = (size_t)(b - st->b);
 	}
 	st->n_pending = 0;
@@ -616,6 +723,41 @@ static void minmax_from_hist(struct building *b)
 		return;
 	b->min_ns = dbtap_hist_bucket_lower_ns(lo);
 	b->max_ns = dbtap_hist_bucket_upper_ns(hi);
+}
+
+/* Every instance known so far, for the exporters' resources. */
+static void collect_instances(struct dbtap_store *st, struct dbtap_snapshot *snap)
+{
+	struct dbtap_instance_info *out;
+	size_t i, n = 0;
+
+	snap->instances = NULL;
+	snap->n_instances = 0;
+	out = realloc(st->inst_out, (st->instances.n ? st->instances.n : 1) * sizeof(*out));
+	if (!out)
+		return;
+	st->inst_out = out;
+	for (i = 0; i < st->instances.cap; i++) {
+		const struct hm_node *x;
+
+		for (x = st->instances.b[i]; x; x = x->next) {
+			const struct instance_entry *e = x->val;
+			const char *slash = strrchr(e->exe_path, '/');
+
+			memcpy(&out[n].pid, x->key, sizeof(out[n].pid));
+			out[n].system = e->system;
+			out[n].exe_path = e->exe_path;
+			out[n].exe_name = slash ? slash + 1 : e->exe_path;
+			out[n].version = e->version;
+			out[n].container_id = e->container_id;
+			out[n].server_address = e->address;
+			out[n].server_port = e->port;
+			out[n].server_socket = e->socket;
+			n++;
+		}
+	}
+	snap->instances = out;
+	snap->n_instances = n;
 }
 
 int dbtap_store_collect(struct dbtap_store *st, int aggs_fd, int errs_fd, uint32_t closed_epoch,
@@ -654,6 +796,7 @@ int dbtap_store_collect(struct dbtap_store *st, int aggs_fd, int errs_fd, uint32
 	}
 	for (i = 0; i < st->n_samples; i++)
 		st->samples[i].series = &st->out[st->sample_series[i]];
+	collect_instances(st, snap);
 	snap->series = st->out;
 	snap->n_series = st->nb;
 	snap->samples = st->samples;

@@ -28,8 +28,14 @@ void dbtap_store_add_name(struct dbtap_store *st, const char *name);
 /* A query text record from the kernel: normalized (sanitized unless raw) and kept. */
 void dbtap_store_add_text(struct dbtap_store *st, const struct dbtap_ev_text *ev);
 
-/* Learn names from a PostgreSQL startup message (user, database, application_name). */
-void dbtap_store_add_startup(struct dbtap_store *st, const uint8_t *msg, size_t len);
+/* A connection event: names from its startup bytes (user, database) through the system's
+ * registry entry, and the W3C traceparent of its application_name while it is open. */
+void dbtap_store_add_conn(struct dbtap_store *st, const struct dbtap_ev_conn *ev);
+
+/* Parse a W3C traceparent ("00-<32 hex>-<16 hex>-<2 hex>") found anywhere in @s (NUL
+ * terminated): 0 and the ids, or -EINVAL (none, or all-zero ids). */
+int dbtap_traceparent_parse(const char *s, uint8_t trace_id[16], uint8_t span_id[8],
+			    uint8_t *flags);
 
 /* Samples kept per interval; the ones received beyond are counted in samples_dropped. */
 #define DBTAP_STORE_MAX_SAMPLES 1000

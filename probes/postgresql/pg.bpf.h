@@ -314,50 +314,6 @@ static __always_inline void pg_sqlstate(struct scratch *s, __u32 body, __u32 end
 	}
 }
 
-/* ---- operations queued on a connection ---- */
-
-static __always_inline void pg_push(struct scratch *s, struct conn_state *c, __u8 kind, __u64 hash,
-				    __u16 flags)
-{
-	struct pg_op *o;
-
-	if ((__u8)(c->tail - c->head) >= CONN_MAX_OPS) {
-		count(DBTAP_CNT_DROP_PIPELINE);
-		return;
-	}
-	o = &c->ops[c->tail & (CONN_MAX_OPS - 1)];
-	o->query_hash = hash;
-	o->start_ns = s->ch.now;
-	o->agg_flags = flags;
-	o->kind = kind;
-	c->tail++;
-}
-
-static __always_inline struct pg_op *pg_front(struct conn_state *c)
-{
-	if (c->head == c->tail)
-		return NULL;
-	return &c->ops[c->head & (CONN_MAX_OPS - 1)];
-}
-
-/* Pop the oldest operation into s->ch.done (status already there when failed); the caller
- * counts it with dbtap_complete(). */
-static __always_inline void pg_finish(struct scratch *s, struct conn_state *c, struct pg_op *o,
-				      bool failed, __u64 rows)
-{
-	struct op_done *d = &s->ch.done;
-
-	d->query_hash = o->query_hash;
-	d->start_ns = o->start_ns;
-	d->agg_flags = o->agg_flags;
-	d->rows = rows;
-	d->failed = failed;
-	if (!failed)
-		__builtin_memset(d->status, 0, DBTAP_STATUS_LEN);
-	s->ch.done_pending = 1;
-	c->head++;
-}
-
 /* ---- requests ---- */
 
 /* Query text at @off ends with NUL at @body_end - 1: fingerprint what the scratch holds. */
@@ -395,17 +351,17 @@ static __always_inline void pg_request(struct scratch *s, struct conn_state *c, 
 	switch (type) {
 	case PG_MSG_QUERY:
 		h = pg_query_hash(s, body, body_end);
-		c->cur_err = 0;
-		c->cur_rows = 0;
-		pg_push(s, c, PG_OP_SIMPLE, h, 0);
+		c->pg.cur_err = 0;
+		c->pg.cur_rows = 0;
+		op_push(s, c, PG_OP_SIMPLE, h, 0);
 		return;
 	case PG_MSG_PARSE:
 		if (pg_cstr(s, body, end, &name_hash, &name_len) < 0)
 			return;
 		h = pg_query_hash(s, body + name_len + 1, body_end);
 		if (!name_len) {
-			c->unnamed_stmt = h;
-			c->unnamed_stmt_flags = flags;
+			c->pg.unnamed_stmt = h;
+			c->pg.unnamed_stmt_flags = flags;
 			return;
 		}
 		k.kind = STMT_KIND_STATEMENT;
@@ -422,8 +378,8 @@ static __always_inline void pg_request(struct scratch *s, struct conn_state *c, 
 			return;
 		h = 0;
 		if (!name_len) {
-			h = c->unnamed_stmt;
-			flags = c->unnamed_stmt_flags;
+			h = c->pg.unnamed_stmt;
+			flags = c->pg.unnamed_stmt_flags;
 		} else {
 			k.kind = STMT_KIND_STATEMENT;
 			k.name_hash = name_hash;
@@ -438,8 +394,8 @@ static __always_inline void pg_request(struct scratch *s, struct conn_state *c, 
 			flags = DBTAP_AGG_F_EXTENDED | DBTAP_AGG_F_UNKNOWN_STMT;
 		}
 		if (!portal_len) {
-			c->unnamed_portal = h;
-			c->unnamed_portal_flags = flags;
+			c->pg.unnamed_portal = h;
+			c->pg.unnamed_portal_flags = flags;
 			return;
 		}
 		k.kind = STMT_KIND_PORTAL;
@@ -454,8 +410,8 @@ static __always_inline void pg_request(struct scratch *s, struct conn_state *c, 
 			return;
 		h = 0;
 		if (!name_len) {
-			h = c->unnamed_portal;
-			flags = c->unnamed_portal_flags;
+			h = c->pg.unnamed_portal;
+			flags = c->pg.unnamed_portal_flags;
 		} else {
 			k.kind = STMT_KIND_PORTAL;
 			k.name_hash = name_hash;
@@ -469,10 +425,10 @@ static __always_inline void pg_request(struct scratch *s, struct conn_state *c, 
 			h = pg_unknown_stmt(s, body, name_hash, name_len);
 			flags = DBTAP_AGG_F_EXTENDED | DBTAP_AGG_F_UNKNOWN_STMT;
 		}
-		pg_push(s, c, PG_OP_EXEC, h, flags);
+		op_push(s, c, PG_OP_EXEC, h, flags);
 		return;
 	case PG_MSG_SYNC:
-		pg_push(s, c, PG_OP_SYNC, 0, 0);
+		op_push(s, c, PG_OP_SYNC, 0, 0);
 		return;
 	case PG_MSG_TERMINATE:
 		s->ch.closing = 1; /* closed once the chunk is decoded */
@@ -494,67 +450,68 @@ static __always_inline void pg_response(struct scratch *s, struct conn_state *c,
 					__u32 body, __u32 body_end)
 {
 	__u32 end = body_end < s->ch.msg_end ? body_end : s->ch.msg_end;
-	struct pg_op *o;
+	struct conn_op *o;
 	__u64 rows;
 	__u32 i;
 
 	switch (type) {
 	case PG_MSG_COMMAND_COMPLETE:
 		rows = pg_tag_rows(s, body, end);
-		o = pg_front(c);
+		o = op_front(c);
 		if (!o)
 			return;
 		if (o->kind == PG_OP_SIMPLE)
-			c->cur_rows += rows;
+			c->pg.cur_rows += rows;
 		else if (o->kind == PG_OP_EXEC)
-			pg_finish(s, c, o, false, rows);
+			op_finish(s, c, o, false, rows);
 		return;
 	case PG_MSG_ERROR_RESPONSE:
 		pg_sqlstate(s, body, end);
-		o = pg_front(c);
+		o = op_front(c);
 		if (!o)
 			return;
 		if (o->kind == PG_OP_SIMPLE) {
-			if (!c->cur_err)
-				__builtin_memcpy(c->cur_status, s->ch.done.status,
+			if (!c->pg.cur_err)
+				__builtin_memcpy(c->pg.cur_status, s->ch.done.status,
 						 DBTAP_STATUS_LEN);
-			c->cur_err = 1;
+			c->pg.cur_err = 1;
 		} else if (o->kind == PG_OP_EXEC) {
-			pg_finish(s, c, o, true, 0);
+			op_finish(s, c, o, true, 0);
 		}
 		return;
 	case PG_MSG_EMPTY_QUERY:
-		o = pg_front(c);
+		o = op_front(c);
 		if (o && o->kind == PG_OP_EXEC)
 			c->head++; /* nothing executed: not an operation */
 		else if (o && o->kind == PG_OP_SIMPLE)
-			c->cur_empty = 1; /* dropped at ReadyForQuery, as pg_stat_statements does */
+			c->pg.cur_empty =
+				1; /* dropped at ReadyForQuery, as pg_stat_statements does */
 		return;
 	case PG_MSG_PORTAL_SUSPENDED:
-		o = pg_front(c);
+		o = op_front(c);
 		if (o && o->kind == PG_OP_EXEC)
-			pg_finish(s, c, o, false, 0);
+			op_finish(s, c, o, false, 0);
 		return;
 	case PG_MSG_READY_FOR_QUERY:
-		o = pg_front(c);
+		o = op_front(c);
 		if (!o)
 			return;
-		if (o->kind == PG_OP_SIMPLE && c->cur_empty && !c->cur_err) {
+		if (o->kind == PG_OP_SIMPLE && c->pg.cur_empty && !c->pg.cur_err) {
 			c->head++; /* an empty query string: nothing executed */
-			c->cur_empty = 0;
+			c->pg.cur_empty = 0;
 			return;
 		}
 		if (o->kind == PG_OP_SIMPLE) {
-			__builtin_memcpy(s->ch.done.status, c->cur_status, DBTAP_STATUS_LEN);
-			c->cur_empty = 0;
-			pg_finish(s, c, o, c->cur_err, c->cur_rows);
-			c->cur_err = 0;
-			c->cur_rows = 0;
-			__builtin_memset(c->cur_status, 0, DBTAP_STATUS_LEN);
+			__builtin_memcpy(s->ch.done.status, c->pg.cur_status, DBTAP_STATUS_LEN);
+			c->pg.cur_empty = 0;
+			op_finish(s, c, o, c->pg.cur_err, c->pg.cur_rows);
+			c->pg.cur_err = 0;
+			c->pg.cur_rows = 0;
+			__builtin_memset(c->pg.cur_status, 0, DBTAP_STATUS_LEN);
 			return;
 		}
 		for (i = 0; i < CONN_MAX_OPS; i++) {
-			o = pg_front(c);
+			o = op_front(c);
 			if (!o)
 				return;
 			c->head++;
@@ -569,7 +526,7 @@ static __always_inline void pg_response(struct scratch *s, struct conn_state *c,
 /*
  * One message, its body at @body in the scratch; the caller sets ch.msg_end where its
  * readable bytes end (before body + @body_len when the message was longer than
- * PG_REASM_MAX). Counts what it completes. Global: verified once.
+ * REASM_MAX). Counts what it completes. Global: verified once.
  */
 __noinline int dbtap_pg_message(struct scratch *s, struct conn_state *c, __u32 type, __u32 body,
 				__u32 body_len)
@@ -609,62 +566,7 @@ static __always_inline __u32 pg_want(struct scratch *s, __u8 type, __u32 msg_tot
 {
 	if (!pg_type_decoded(s, type))
 		return PG_HDR_LEN;
-	return msg_total < PG_REASM_MAX ? msg_total : PG_REASM_MAX;
-}
-
-static __always_inline __u64 reasm_key(struct scratch *s)
-{
-	return s->ch.sk | s->ch.dir; /* a struct sock address is aligned: the low bit is free */
-}
-
-/* Append up to @n bytes of the chunk at @pos to @r, no further than r->want. Bytes past the
- * scratch copy come from the user buffer when the chunk is one. */
-static __always_inline void reasm_append(struct scratch *s, struct reasm *r, __u32 pos, __u32 n)
-{
-	__u32 room = r->want > r->have ? r->want - r->have : 0;
-
-	if (n > room)
-		n = room;
-	if (!n || r->have >= PG_REASM_MAX)
-		return;
-	if (pos + n <= s->ch.avail) {
-		if (bpf_probe_read_kernel(&r->buf[bound(r->have, PG_REASM_MASK)],
-					  bound(n - 1, PG_REASM_MASK) + 1,
-					  &s->buf[bound(pos, SCRATCH_MASK)]))
-			return;
-	} else if (s->ch.user_buf) {
-		if (bpf_probe_read_user(&r->buf[bound(r->have, PG_REASM_MASK)],
-					bound(n - 1, PG_REASM_MASK) + 1,
-					(void *)(s->ch.user_buf + pos)))
-			return;
-	} else {
-		count(DBTAP_CNT_DROP_READ);
-		return;
-	}
-	r->have += n;
-}
-
-static __always_inline struct reasm *reasm_start(struct scratch *s, __u32 want)
-{
-	__u64 key = reasm_key(s);
-	struct reasm *r = bpf_map_lookup_elem(&reasms, &key);
-	__u32 zero = 0;
-
-	if (!r) {
-		struct reasm *tmpl = bpf_map_lookup_elem(&reasm_zero, &zero);
-
-		if (!tmpl)
-			return NULL;
-		bpf_map_update_elem(&reasms, &key, tmpl, BPF_ANY);
-		r = bpf_map_lookup_elem(&reasms, &key);
-		if (!r) {
-			count(DBTAP_CNT_DROP_REASM_FULL);
-			return NULL;
-		}
-	}
-	r->have = 0;
-	r->want = want;
-	return r;
+	return msg_total < REASM_MAX ? msg_total : REASM_MAX;
 }
 
 /* Decode a collected typed message: copy it next to the chunk and hand it over. */
@@ -673,9 +575,9 @@ static __always_inline void reasm_decode(struct scratch *s, struct conn_state *c
 	__u32 have = r->have, len;
 	__u8 type;
 
-	if (have < PG_HDR_LEN || have > PG_REASM_MAX)
+	if (have < PG_HDR_LEN || have > REASM_MAX)
 		return;
-	if (bpf_probe_read_kernel(&s->buf[REASM_AT], bound(have - 1, PG_REASM_MASK) + 1, r->buf))
+	if (bpf_probe_read_kernel(&s->buf[REASM_AT], bound(have - 1, REASM_MASK) + 1, r->buf))
 		return;
 	type = sb(s, REASM_AT);
 	len = sb_be32(s, REASM_AT + 1);
@@ -966,7 +868,7 @@ static __always_inline void pg_untyped(struct scratch *s, struct conn_state *c, 
 
 /*
  * First bytes of a connection. Decided on the spot when the chunk holds what is needed (5
- * bytes of a typed message, or an untyped message up to PG_REASM_MAX bytes); otherwise
+ * bytes of a typed message, or an untyped message up to REASM_MAX bytes); otherwise
  * collected across chunks: first 5 or 8 bytes to decide, then the StartupMessage.
  * Global: verified once.
  */
@@ -987,7 +889,7 @@ __noinline int dbtap_pg_start(struct scratch *s, struct conn_state *c)
 			/* an untyped message must be here up to what is read of it (or be no
 			 * message at all, which pg_classify() says at once) */
 			if (sb(s, 0) || len < 8 || len > PG_MAX_STARTUP_PACKET ||
-			    avail >= (len < PG_REASM_MAX ? len : PG_REASM_MAX)) {
+			    avail >= (len < REASM_MAX ? len : REASM_MAX)) {
 				k = pg_classify(s, c, 0, avail, &code);
 				if (k > 0) {
 					len = (__u32)k;
@@ -1023,12 +925,12 @@ __noinline int dbtap_pg_start(struct scratch *s, struct conn_state *c)
 		s->ch.pos += r->have - before;
 		if (r->have < r->want)
 			return 0; /* the chunk is used up: wait for the next one */
-		if (r->have > PG_REASM_MAX ||
-		    bpf_probe_read_kernel(&s->buf[REASM_AT], bound(r->have - 1, PG_REASM_MASK) + 1,
+		if (r->have > REASM_MAX ||
+		    bpf_probe_read_kernel(&s->buf[REASM_AT], bound(r->have - 1, REASM_MASK) + 1,
 					  r->buf))
 			return 0;
 		if (r->want > 8)
-			break; /* the StartupMessage, or its first PG_REASM_MAX bytes */
+			break; /* the StartupMessage, or its first REASM_MAX bytes */
 		if (r->have == PG_HDR_LEN && sb(s, REASM_AT) == 0) {
 			r->want = 8; /* untyped: its code decides */
 			continue;
@@ -1055,13 +957,13 @@ __noinline int dbtap_pg_start(struct scratch *s, struct conn_state *c)
 			pg_untyped(s, c, REASM_AT, r->have, len, code);
 			return 0;
 		}
-		r->want = len < PG_REASM_MAX ? len : PG_REASM_MAX;
+		r->want = len < REASM_MAX ? len : REASM_MAX;
 	}
 	if (r->want <= 8)
 		return 0;
 	len = sb_be32(s, REASM_AT);
 	c->req.reasm = FRAME_REASM_NONE;
-	c->req.skip = len > r->have ? len - r->have : 0; /* past PG_REASM_MAX: skipped */
+	c->req.skip = len > r->have ? len - r->have : 0; /* past REASM_MAX: skipped */
 	pg_untyped(s, c, REASM_AT, r->have, len, PG_PROTOCOL_3_0);
 	return 0;
 }

@@ -15,7 +15,7 @@
 #include "tests/lib/bpf_shim.h"
 
 #include "bpf/capture_core.bpf.h"
-#include "probes/postgresql/pg.bpf.h"
+#include "bpf/decoders.bpf.h"
 
 #include "tests/lib/pg_harness.h"
 
@@ -181,9 +181,14 @@ static struct conn_state *pgh_conn_get(const struct pgh_conn_reg *r, struct dbta
 
 int pgh_conn_open(__u64 sk, __u32 instance, __u32 db_id, __u32 user_id)
 {
+	return pgh_conn_open_system(sk, instance, DBTAP_SYS_POSTGRESQL, db_id, user_id);
+}
+
+int pgh_conn_open_system(__u64 sk, __u32 instance, __u16 system, __u32 db_id, __u32 user_id)
+{
 	struct dbtap_proc proc = {
 		.instance = instance,
-		.system = DBTAP_SYS_POSTGRESQL,
+		.system = system,
 		.db_id = db_id,
 		.user_id = user_id,
 	};
@@ -250,7 +255,7 @@ int pgh_chunk(__u64 sk, enum io_dir dir, const void *bytes, __u32 len, __u64 now
 		c->bytes_in += len;
 	else
 		c->bytes_out += len;
-	if (c->phase == PG_PHASE_IGNORE)
+	if (c->phase == CONN_PHASE_IGNORE)
 		return 0;
 	s->ch.total = len;
 	/* copy_chunk() for one user buffer; the user memory is exactly the chunk */
@@ -266,8 +271,7 @@ int pgh_chunk(__u64 sk, enum io_dir dir, const void *bytes, __u32 len, __u64 now
 		goto out;
 	}
 	s->ch.user_buf = pgh.user_buf ? (__u64)(uintptr_t)bytes : 0;
-	if (c->system == DBTAP_SYS_POSTGRESQL)
-		dbtap_pg_chunk(s);
+	decode_chunk(s, c->system);
 out:
 	shim_user_lo = NULL;
 	shim_user_hi = NULL;
@@ -479,10 +483,10 @@ static int pgh_check_conns(char *why, size_t why_len)
 			PGH_FAIL("conn %#llx: %u ops in flight (head %u tail %u) > %u",
 				 (unsigned long long)key, (__u8)(c->tail - c->head), c->head,
 				 c->tail, CONN_MAX_OPS);
-		if (c->phase > PG_PHASE_IGNORE)
+		if (c->phase > PG_PHASE_NORMAL)
 			PGH_FAIL("conn %#llx: phase %u", (unsigned long long)key, c->phase);
-		if (c->cur_err > 1)
-			PGH_FAIL("conn %#llx: cur_err %u", (unsigned long long)key, c->cur_err);
+		if (c->pg.cur_err > 1)
+			PGH_FAIL("conn %#llx: cur_err %u", (unsigned long long)key, c->pg.cur_err);
 		if (pgh_check_frame(&c->req, "request", key, why, why_len) ||
 		    pgh_check_frame(&c->resp, "response", key, why, why_len))
 			return -EPROTO;

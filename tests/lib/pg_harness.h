@@ -63,6 +63,11 @@ void pgh_set_stale_byte(__u8 value);
  */
 int pgh_conn_open(__u64 sk, __u32 instance, __u32 db_id, __u32 user_id);
 
+/* The same for a server of any system (enum dbtap_system): its chunks go to that system's
+ * decoder (bpf/decoders.bpf.h). The harness's checks of map contents (pgh_check_invariants
+ * and friends) know PostgreSQL's rules; other decoders' tests assert their own. */
+int pgh_conn_open_system(__u64 sk, __u32 instance, __u16 system, __u32 db_id, __u32 user_id);
+
 /*
  * One recv (@dir IO_RECV) or send (IO_SEND) of @len bytes at @bytes on @sk at time @now_ns,
  * as on_chunk() in bpf/capture.bpf.c handles it after finding the process: EVENTS counter,
