@@ -88,6 +88,8 @@ static inline __u32 dbtap_hist_bucket(__u64 ns)
 /* Flags in dbtap_agg_key.flags. */
 #define DBTAP_AGG_F_UNKNOWN_STMT (1 << 0) /* statement prepared before capture: text unknown */
 #define DBTAP_AGG_F_EXTENDED	 (1 << 1) /* PostgreSQL extended protocol (Parse/Bind/Execute) */
+#define DBTAP_AGG_F_BLOCKING	 (1 << 2) /* a blocking command (Redis BLPOP...): waits by design */
+#define DBTAP_AGG_F_BATCH	 (1 << 3) /* a batch of commands run as one (Redis MULTI/EXEC) */
 
 struct dbtap_agg_key {
 	__u32 instance;	  /* instance id: the server's main PID in the root PID namespace */

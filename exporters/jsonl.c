@@ -307,6 +307,14 @@ static void put_labels(struct dbtap_jsonl *j, const struct dbtap_series *s)
 	put_fmt(j, "\"%016" PRIx64 "\"", s->query_hash);
 	put_key(j, "dbtap.text_known");
 	put_raw(j, s->text_known ? "true" : "false");
+	if (s->flags & DBTAP_AGG_F_BLOCKING) {
+		put_key(j, "dbtap.blocking");
+		put_raw(j, "true");
+	}
+	if (s->flags & DBTAP_AGG_F_BATCH) {
+		put_key(j, "dbtap.batch");
+		put_raw(j, "true");
+	}
 }
 
 static void put_series(struct dbtap_jsonl *j, const struct dbtap_snapshot *snap,

@@ -36,6 +36,7 @@ struct dbtap_series {
 	const char *query_text;	    /* sanitized (or raw when opted in), may be truncated */
 	uint64_t query_hash;	    /* kernel fingerprint (first of the merged ones) */
 	bool text_known;	    /* false: prepared before capture, or text not received yet */
+	uint16_t flags;		    /* DBTAP_AGG_F_* of the kernel key (BLOCKING, BATCH...) */
 
 	/* values for this interval (deltas) */
 	uint64_t count;

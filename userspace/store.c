@@ -533,6 +533,7 @@ static struct building *group_for(struct dbtap_store *st, const struct dbtap_agg
 	b->s.query_text = t && t->known ? t->text : "";
 	b->s.text_known = t && t->known;
 	b->s.query_hash = k->query_hash;
+	b->s.flags = k->flags;
 found:
 	idx = (uintptr_t)(b - st->b) + 1;
 	hm_put(&st->key_group, k, sizeof(*k), (void *)idx, NULL);

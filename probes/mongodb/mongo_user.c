@@ -9,7 +9,7 @@
 #include "probes/mongodb/mongo_user.h"
 
 int dbtap_mongo_normalize(const char *text, size_t len, uint16_t flags, bool raw,
-		       struct sql_normalized *ret)
+			  struct sql_normalized *ret)
 {
 	(void)text;
 	(void)len;

@@ -9,7 +9,7 @@
 #include "probes/mysql/mysql_user.h"
 
 int dbtap_mysql_normalize(const char *text, size_t len, uint16_t flags, bool raw,
-		       struct sql_normalized *ret)
+			  struct sql_normalized *ret)
 {
 	(void)text;
 	(void)len;

@@ -8,7 +8,7 @@
 #include "userspace/probes.h"
 
 int dbtap_redis_normalize(const char *text, size_t len, uint16_t flags, bool raw,
-		       struct sql_normalized *ret);
+			  struct sql_normalized *ret);
 int dbtap_redis_startup(const uint8_t *msg, size_t len, struct dbtap_conn_names *ret);
 
 #endif
