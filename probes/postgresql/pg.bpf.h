@@ -157,7 +157,7 @@ __noinline int dbtap_fp_step8(struct sql_fp *fp, __u64 bytes, __u32 n)
 			return i;
 		if (c == 0)
 			return i | FP_STEP_NUL;
-		sql_fp_step(fp, c);
+		sql_fp_step_fast(fp, c);
 	}
 	return 8;
 }

@@ -82,6 +82,29 @@ struct sql_fp {
 	__u8 tag[SQL_FP_TAG_MAX];
 };
 
+/* Character classes of the hot path (sql_fp_step_fast): one table load instead of a chain of
+ * comparisons per byte. */
+#define SQL_FP_C_SPACE 0x01
+#define SQL_FP_C_WORD  0x02 /* continues a word: letters, digits, '_', '$', bytes >= 0x80 */
+#define SQL_FP_C_NUM   0x04 /* continues a number: digits and '.' */
+#define SQL_FP_C_UPPER 0x08
+
+static const __u8 sql_fp_class[256] = {
+	[' '] = SQL_FP_C_SPACE,
+	['\t'] = SQL_FP_C_SPACE,
+	['\n'] = SQL_FP_C_SPACE,
+	['\r'] = SQL_FP_C_SPACE,
+	['\f'] = SQL_FP_C_SPACE,
+	['\v'] = SQL_FP_C_SPACE,
+	['a' ... 'z'] = SQL_FP_C_WORD,
+	['A' ... 'Z'] = SQL_FP_C_WORD | SQL_FP_C_UPPER,
+	['_'] = SQL_FP_C_WORD,
+	['$'] = SQL_FP_C_WORD,
+	['0' ... '9'] = SQL_FP_C_WORD | SQL_FP_C_NUM,
+	['.'] = SQL_FP_C_NUM,
+	[0x80 ... 0xff] = SQL_FP_C_WORD,
+};
+
 static __always_inline __u64 sql_fp_mix(__u64 h, __u8 c)
 {
 	return (h ^ c) * DBTAP_FNV64_PRIME;
@@ -527,6 +550,27 @@ static __always_inline void sql_fp_step(struct sql_fp *fp, __u8 c)
 		fp->tag_match = 0;
 		return;
 	}
+}
+
+/*
+ * sql_fp_step() with the common cases first: a byte that continues a word, a number or a
+ * run of spaces changes nothing but the word hash, and most bytes of a query are such bytes.
+ * Same result as sql_fp_step() for every input (the fingerprint tests run both).
+ */
+static __always_inline void sql_fp_step_fast(struct sql_fp *fp, __u8 c)
+{
+	__u8 cls = sql_fp_class[c];
+
+	if (fp->state == FPS_WORD && (cls & SQL_FP_C_WORD)) {
+		fp->word_hash =
+			sql_fp_mix(fp->word_hash, (cls & SQL_FP_C_UPPER) ? c + ('a' - 'A') : c);
+		fp->word_len++;
+		return;
+	}
+	if ((fp->state == FPS_NONE && (cls & SQL_FP_C_SPACE)) ||
+	    (fp->state == FPS_NUMBER && (cls & SQL_FP_C_NUM)))
+		return;
+	sql_fp_step(fp, c);
 }
 
 /* End of text: close whatever token is open and return the fingerprint (never 0). */

@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bpf/dbtap.h"
+#include "probes/sql/sql_fingerprint.h"
 #include "probes/sql/sql_normalize.h"
 
 /* Crash with a message libFuzzer saves along with the input. */
@@ -67,8 +69,25 @@ static void run(const uint8_t *data, size_t size, enum sql_dialect dialect, bool
 	sql_normalized_free(&first);
 }
 
+/* The kernel's hot path (sql_fp_step_fast) gives the full state machine's fingerprint. */
+static void fingerprint_paths_agree(const uint8_t *data, size_t size, enum sql_fp_dialect d)
+{
+	struct sql_fp slow, fast;
+	size_t i;
+
+	sql_fp_init(&slow, d);
+	sql_fp_init(&fast, d);
+	for (i = 0; i < size; i++) {
+		sql_fp_step(&slow, data[i]);
+		sql_fp_step_fast(&fast, data[i]);
+	}
+	FUZZ_CHECK(sql_fp_finish(&slow) == sql_fp_finish(&fast));
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+	fingerprint_paths_agree(data, size, SQL_FP_POSTGRESQL);
+	fingerprint_paths_agree(data, size, SQL_FP_MYSQL);
 	run(data, size, SQL_DIALECT_POSTGRESQL, false);
 	run(data, size, SQL_DIALECT_POSTGRESQL, true);
 	run(data, size, SQL_DIALECT_MYSQL, false);
