@@ -21,7 +21,7 @@ INCLUDES := -I. -I$(OUT)/skel -Ibpf/include
 CFLAGS_COMMON := -g -O2 -Wall -Wextra -Wno-unused-parameter -Werror -std=gnu11 \
 	-D_GNU_SOURCE -fno-omit-frame-pointer
 CFLAGS ?=
-CFLAGS += $(CFLAGS_COMMON) $(INCLUDES)
+CFLAGS += $(CFLAGS_COMMON) $(INCLUDES) $(EXTRA_CFLAGS)
 LIBS := -lbpf -lelf -lz -lyaml -lcurl -lcjson -lm -lpthread
 # real client libraries of the test servers
 TEST_LIBS := $(LIBS) -lcmocka -lpq -lhiredis -lmariadb \

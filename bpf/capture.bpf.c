@@ -364,7 +364,7 @@ static __always_inline int on_chunk(struct sock *sk, long ret, __u8 dir, struct 
 		return 0;
 	}
 	s->ch.user_buf = src->buf;
-	decode_chunk(s, c->system);
+	decode_chunk(s, c);
 	return 0;
 }
 

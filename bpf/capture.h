@@ -150,6 +150,8 @@ struct reasm {
 	__u8 buf[2 * REASM_MAX]; /* doubled: masked offset + masked length stay inside */
 };
 
+#define TEXT_CACHE_SLOTS 256 /* a power of two */
+
 struct scratch {
 	/* chunk bytes at [0, SCRATCH_SIZE), a collected message at REASM_AT; the tail keeps
 	 * masked offsets plus masked lengths inside for the verifier */
@@ -158,6 +160,9 @@ struct scratch {
 	 * so a bpf_loop over a state machine verifies once instead of once per state. */
 	struct sql_fp fp;
 	struct chunk ch;
+	/* fingerprints whose text userspace has (direct-mapped, per CPU): spares most queries
+	 * the lookup in the "texts_seen" map; a slot overwritten only costs that lookup */
+	__u64 text_cache[TEXT_CACHE_SLOTS];
 };
 
 #endif /* DBTAP_CAPTURE_H */

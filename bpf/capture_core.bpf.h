@@ -96,11 +96,16 @@ static __always_inline void emit_conn(struct scratch *s, struct conn_state *c, _
 static __always_inline void emit_text_once(struct scratch *s, __u16 system, __u64 hash, __u32 off,
 					   __u32 len, __u16 flags)
 {
+	__u64 *cached = &s->text_cache[hash & (TEXT_CACHE_SLOTS - 1)];
 	struct dbtap_ev_text *e;
 	__u8 one = 1;
 
-	if (bpf_map_lookup_elem(&texts_seen, &hash))
+	if (*cached == hash)
 		return;
+	if (bpf_map_lookup_elem(&texts_seen, &hash)) {
+		*cached = hash;
+		return;
+	}
 	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 	if (!e) {
 		count(DBTAP_CNT_DROP_TEXT_RB);
@@ -121,6 +126,7 @@ static __always_inline void emit_text_once(struct scratch *s, __u16 system, __u6
 		e->text_len = len;
 	bpf_ringbuf_submit(e, 0);
 	bpf_map_update_elem(&texts_seen, &hash, &one, BPF_ANY);
+	*cached = hash;
 	count(DBTAP_CNT_TEXTS);
 }
 

@@ -20,12 +20,12 @@
 #include "probes/mongodb/mongo.bpf.h"
 #endif
 
-/* Hand the chunk in the scratch to the decoder of @system. */
-static __always_inline void decode_chunk(struct scratch *s, __u16 system)
+/* Hand the chunk in the scratch to the decoder of @c's system. */
+static __always_inline void decode_chunk(struct scratch *s, struct conn_state *c)
 {
-	switch (system) {
+	switch (c->system) {
 	case DBTAP_SYS_POSTGRESQL:
-		dbtap_pg_chunk(s);
+		dbtap_pg_chunk(s, c);
 		break;
 #ifndef DBTAP_SKIP_REDIS
 	case DBTAP_SYS_REDIS:

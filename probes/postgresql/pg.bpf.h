@@ -561,6 +561,19 @@ static __always_inline bool pg_type_decoded(struct scratch *s, __u8 type)
 	return type == PG_MSG_COMMAND_COMPLETE || type == PG_MSG_ERROR_RESPONSE;
 }
 
+/* Messages pg_request()/pg_response() act on; the others (DataRow, RowDescription...) are only
+ * framed, without a call. */
+static __always_inline bool pg_type_handled(struct scratch *s, __u8 type)
+{
+	if (s->ch.dir == IO_RECV)
+		return type == PG_MSG_QUERY || type == PG_MSG_PARSE || type == PG_MSG_BIND ||
+		       type == PG_MSG_EXECUTE || type == PG_MSG_SYNC || type == PG_MSG_TERMINATE ||
+		       type == PG_MSG_CLOSE;
+	return type == PG_MSG_COMMAND_COMPLETE || type == PG_MSG_ERROR_RESPONSE ||
+	       type == PG_MSG_EMPTY_QUERY || type == PG_MSG_PORTAL_SUSPENDED ||
+	       type == PG_MSG_READY_FOR_QUERY;
+}
+
 /* Bytes of a message of @type and total size @msg_total the decoder needs. */
 static __always_inline __u32 pg_want(struct scratch *s, __u8 type, __u32 msg_total)
 {
@@ -618,7 +631,8 @@ static __always_inline void pg_take(struct scratch *s, struct conn_state *c, str
 
 	if (pos + want <= s->ch.avail) {
 		s->ch.msg_end = pos + want;
-		dbtap_pg_message(s, c, type, pos + PG_HDR_LEN, len - 4);
+		if (pg_type_handled(s, type))
+			dbtap_pg_message(s, c, type, pos + PG_HDR_LEN, len - 4);
 	} else {
 		r = reasm_start(s, want);
 		if (r) {
@@ -968,15 +982,10 @@ __noinline int dbtap_pg_start(struct scratch *s, struct conn_state *c)
 	return 0;
 }
 
-/* Decode one chunk of a PostgreSQL connection. Global: verified once. */
-__noinline int dbtap_pg_chunk(struct scratch *s)
+/* Decode one chunk of PostgreSQL connection @c. Global: verified once. */
+__noinline int dbtap_pg_chunk(struct scratch *s, struct conn_state *c)
 {
-	struct conn_state *c;
-
-	if (!s)
-		return 0;
-	c = conn_of(s);
-	if (!c)
+	if (!s || !c)
 		return 0;
 	s->ch.closing = 0;
 	if (s->ch.dir == IO_RECV) {

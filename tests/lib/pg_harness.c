@@ -271,7 +271,7 @@ int pgh_chunk(__u64 sk, enum io_dir dir, const void *bytes, __u32 len, __u64 now
 		goto out;
 	}
 	s->ch.user_buf = pgh.user_buf ? (__u64)(uintptr_t)bytes : 0;
-	decode_chunk(s, c->system);
+	decode_chunk(s, c);
 out:
 	shim_user_lo = NULL;
 	shim_user_hi = NULL;
