@@ -39,11 +39,12 @@ WORKLOAD_TABLE=(
 	"pg-select|postgresql|1|-S|2"
 	"pg-tpcb|postgresql|7||2"
 	"pg-prepared|postgresql|1|-S -M prepared|2"
-	# Hooks, one line each once their decoders land (issue 5):
-	# "redis-get-set|redis|1|-t get,set|0"
-	# "redis-get-set-p16|redis|1|-t get,set -P 16|0"
-	# "mariadb-point-select|mariadb|1|oltp_point_select|0"
-	# "mariadb-read-write|mariadb|18|oltp_read_write|0"
+	# Redis and MariaDB: the operations the server completed come from its own counters
+	# (client.json "ops"), so the last two fields only document the shape.
+	"redis-get-set|redis|1|-t get,set|0"
+	"redis-get-set-p16|redis|1|-t get,set -P 16|0"
+	"mariadb-point-select|mariadb|1|oltp_point_select|0"
+	"mariadb-read-write|mariadb|20|oltp_read_write|0"
 )
 
 usage()
@@ -355,7 +356,184 @@ db_postgresql_peer_start()
 		>"$RUN_DIR/peer.out" 2>"$RUN_DIR/peer.err" &
 }
 
-# Hooks for the next databases (issue 5): db_redis_* and db_mariadb_* with the same contract.
+# ---- Redis: a throwaway redis-server on a loopback port, redis-benchmark as the client ----
+REDIS_SERVER=${DBTAP_REDIS_SERVER:-/usr/bin/redis-server}
+REDIS_REQUESTS=0 # requests per redis-benchmark test, calibrated by db_redis_setup
+
+redis_cli() { redis-cli -h 127.0.0.1 -p "$REDIS_PORT" "$@"; }
+
+# Commands the server completed so far (INFO stats).
+redis_commands()
+{
+	redis_cli INFO stats | tr -d '\r' | awk -F: '$1 == "total_commands_processed" { print $2 }'
+}
+
+db_redis_setup()
+{
+	[[ -x $REDIS_SERVER ]] || die "no $REDIS_SERVER (apt-get install -y redis-server)"
+	command -v redis-benchmark >/dev/null || die "redis-benchmark missing (redis-tools)"
+	mkdir -p "$WORK/redis"
+	db_redis_start
+	# size the runs: requests per test for about RUN_SECONDS per run
+	local rps
+	rps=$(redis-benchmark -h 127.0.0.1 -p "$REDIS_PORT" -c "$CLIENTS" -t get -n 20000 --csv \
+		2>/dev/null | awk -F'","' 'NR == 2 { print int($2) }')
+	[[ $rps =~ ^[0-9]+$ && $rps -gt 0 ]] || die "redis-benchmark calibration failed"
+	REDIS_REQUESTS=$((rps * RUN_SECONDS / 2))
+	log "redis: ~$rps requests/s unpipelined: $REDIS_REQUESTS requests per test"
+	db_redis_stop
+}
+
+db_redis_start()
+{
+	for _ in 1 2 3 4 5; do
+		REDIS_PORT=$(pick_port) || die "no free port"
+		"$REDIS_SERVER" --bind 127.0.0.1 --port "$REDIS_PORT" --save "" --appendonly no \
+			--dir "$WORK/redis" --logfile "$WORK/redis/server.log" --daemonize no &
+		SERVER_PID=$!
+		for _ in $(seq 50); do
+			redis_cli PING 2>/dev/null | grep -q PONG && return 0
+			kill -0 "$SERVER_PID" 2>/dev/null || break
+			sleep 0.1
+		done
+		kill -KILL "$SERVER_PID" 2>/dev/null
+		wait "$SERVER_PID" 2>/dev/null
+		SERVER_PID=""
+	done
+	die "redis-server did not start"
+}
+
+# Our child: SIGINT, then SIGKILL (stop_child).
+db_redis_stop()
+{
+	local pid=$SERVER_PID
+	SERVER_PID=""
+	[[ -n $pid ]] && stop_child "$pid"
+	return 0
+}
+
+# redis-benchmark SECONDS ARGS...: the warm-up takes SECONDS of requests, a run the calibrated
+# count. tps = requests / wall time over all tests; latency avg = request-weighted mean of the
+# tests' averages, p99 = the worst test's p99. ops = the server's own count of commands
+# during the run (INFO stats delta; +1 for the first INFO, which the agent sees too).
+db_redis_client()
+{
+	local seconds=$1 dir=$RUN_DIR n=$REDIS_REQUESTS
+	shift
+	((seconds < RUN_SECONDS)) && n=$((REDIS_REQUESTS * seconds / RUN_SECONDS + 1))
+	local c0 c1 t0 t1
+	c0=$(redis_commands)
+	t0=$(now_s)
+	redis-benchmark -h 127.0.0.1 -p "$REDIS_PORT" -c "$CLIENTS" -n "$n" --csv "$@" \
+		>"$dir/client.out" 2>"$dir/client.err" || { cat "$dir/client.err" >&2; die "redis-benchmark"; }
+	t1=$(now_s)
+	c1=$(redis_commands)
+	# csv: "test","rps","avg_latency_ms","min_latency_ms","p50_latency_ms","p95_latency_ms",
+	#      "p99_latency_ms","max_latency_ms"
+	tr -d '"' <"$dir/client.out" | awk -F, -v n="$n" -v t0="$t0" -v t1="$t1" -v c0="$c0" \
+		-v c1="$c1" 'NR > 1 && NF >= 7 { tests++; lat += $3; if ($7 > p99) p99 = $7 }
+		END { if (!tests) exit 1;
+		      printf "{\"tps\": %.1f, \"latency_avg_ms\": %.4f, \"latency_p99_ms\": %.3f,", \
+			n * tests / (t1 - t0), lat / tests, p99;
+		      printf " \"transactions\": %d, \"ops\": %d}\n", n * tests, c1 - c0 + 1 }' \
+		>"$dir/client.json" || { cat "$dir/client.out" >&2; die "cannot parse redis-benchmark"; }
+}
+
+db_redis_peer_start()
+{
+	bpftrace "$BENCH_DIR/peer-redis-uprobe.bt" "$REDIS_SERVER" "$SERVER_PID" \
+		>"$RUN_DIR/peer.out" 2>"$RUN_DIR/peer.err" &
+}
+
+# ---- MariaDB: a throwaway mariadbd on a loopback port, sysbench as the client ----
+MARIADBD=${DBTAP_MARIADBD:-/usr/sbin/mariadbd}
+MARIADB_TABLE_SIZE=10000
+
+mariadb_cli() { mariadb -h 127.0.0.1 -P "$MARIADB_PORT" -u root -N -B "$@"; }
+
+db_mariadb_setup()
+{
+	[[ -x $MARIADBD ]] || die "no $MARIADBD (apt-get install -y mariadb-server)"
+	command -v sysbench >/dev/null || die "sysbench missing (apt-get install -y sysbench)"
+	mkdir -p "$WORK/mariadb/data"
+	chown -R mysql: "$WORK/mariadb"
+	mariadb-install-db --user=mysql --datadir="$WORK/mariadb/data" --auth-root-authentication-method=normal \
+		--skip-test-db >"$WORK/mariadb/install.log" 2>&1 ||
+		{ cat "$WORK/mariadb/install.log" >&2; die "mariadb-install-db"; }
+	db_mariadb_start
+	mariadb_cli -e "CREATE DATABASE sbtest" || die "create database"
+	sysbench oltp_common --mysql-host=127.0.0.1 --mysql-port="$MARIADB_PORT" --mysql-user=root \
+		--tables=1 --table-size="$MARIADB_TABLE_SIZE" prepare >"$WORK/mariadb/prepare.log" 2>&1 ||
+		{ cat "$WORK/mariadb/prepare.log" >&2; die "sysbench prepare"; }
+	db_mariadb_stop
+}
+
+db_mariadb_start()
+{
+	for _ in 1 2 3 4 5; do
+		MARIADB_PORT=$(pick_port) || die "no free port"
+		"$MARIADBD" --no-defaults --user=mysql --datadir="$WORK/mariadb/data" \
+			--bind-address=127.0.0.1 --port="$MARIADB_PORT" \
+			--socket="$WORK/mariadb/mysqld.sock" --pid-file="$WORK/mariadb/mysqld.pid" \
+			--skip-log-bin --innodb-flush-log-at-trx-commit=0 --skip-name-resolve \
+			>"$WORK/mariadb/server.log" 2>&1 &
+		SERVER_PID=$!
+		for _ in $(seq 100); do
+			mariadb_cli -e "SELECT 1" >/dev/null 2>&1 && return 0
+			kill -0 "$SERVER_PID" 2>/dev/null || break
+			sleep 0.2
+		done
+		kill -KILL "$SERVER_PID" 2>/dev/null
+		wait "$SERVER_PID" 2>/dev/null
+		SERVER_PID=""
+	done
+	tail -20 "$WORK/mariadb/server.log" >&2
+	die "mariadbd did not start"
+}
+
+db_mariadb_stop()
+{
+	local pid=$SERVER_PID
+	SERVER_PID=""
+	[[ -n $pid ]] && stop_child "$pid"
+	return 0
+}
+
+# Statements the server ran for clients so far (Questions: COM_QUERY and COM_STMT_EXECUTE,
+# not COM_STMT_PREPARE/CLOSE/PING).
+mariadb_questions()
+{
+	mariadb_cli -e "SHOW GLOBAL STATUS LIKE 'Questions'" | awk '{ print $2 }'
+}
+
+# sysbench SECONDS TEST: tps, latency avg and p99 from sysbench; ops = the Questions delta
+# (minus the SHOW STATUS itself, which counts as one).
+db_mariadb_client()
+{
+	local seconds=$1 test=$2 dir=$RUN_DIR q0 q1
+	q0=$(mariadb_questions)
+	sysbench "$test" --mysql-host=127.0.0.1 --mysql-port="$MARIADB_PORT" --mysql-user=root \
+		--tables=1 --table-size="$MARIADB_TABLE_SIZE" --threads="$CLIENTS" --time="$seconds" \
+		--percentile=99 run >"$dir/client.out" 2>&1 ||
+		{ cat "$dir/client.out" >&2; die "sysbench failed in $dir"; }
+	q1=$(mariadb_questions)
+	awk -v q0="$q0" -v q1="$q1" '
+		/transactions:/ { tx = $2; tps = substr($3, 2) }
+		/^ +avg:/ { avg = $2 }
+		/99th percentile:/ { p99 = $3 }
+		/total time:/ { t = $3 + 0 }
+		END { if (tx == "" || avg == "") exit 1;
+		      printf "{\"tps\": %s, \"latency_avg_ms\": %s, \"latency_p99_ms\": %s,", tps, avg, p99;
+		      printf " \"transactions\": %d, \"ops\": %d}\n", tx, q1 - q0 - 1 }' \
+		"$dir/client.out" >"$dir/client.json" ||
+		{ cat "$dir/client.out" >&2; die "cannot parse sysbench output"; }
+}
+
+db_mariadb_peer_start()
+{
+	bpftrace "$BENCH_DIR/peer-mariadb-uprobe.bt" "$MARIADBD" "$SERVER_PID" \
+		>"$RUN_DIR/peer.out" 2>"$RUN_DIR/peer.err" &
+}
 
 # Dispatch on the current workload's database.
 db_setup() { "db_${DB}_setup"; }
@@ -467,7 +645,7 @@ run_one()
 		--argjson wall "$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')" \
 		--argjson agent "$agent_json" --argjson p0 "$progs0" --argjson p1 "$progs1" '
 		$client[0] as $c
-		| ($c.transactions * $stmts + $setup) as $ops
+		| ($c.ops // ($c.transactions * $stmts + $setup)) as $ops
 		# peer: per-program deltas over the client run, from bpftool
 		| ([$p1[] as $a | ($p0 | map(select(.id == $a.id)) | .[0]) as $b
 		    | {name: $a.name, run_cnt: ($a.run_cnt - ($b.run_cnt // 0)),
