@@ -1,22 +1,108 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
- * redis_user.c - Redis (RESP2/RESP3): the userspace half. Not written yet: texts are refused (the store
- * then labels the series by fingerprint only), no names.
+ * redis_user.c - Redis (RESP2/RESP3): the userspace half. A text record from the kernel
+ * decoder (probes/redis/redis.bpf.h) is "COMMAND [SUBCOMMAND] [key as seen]"; it becomes
+ *   db.operation.name  "GET", or "CLIENT SETNAME" for commands with subcommands
+ *   db.query.summary   "GET user:?:cart" (the key pattern: digit runs folded to '?', as the
+ *                      kernel's fingerprint folds them)
+ *   text               the summary; with raw text opted in, the captured bytes
+ *   db.collection.name "" (Redis keys are not collections; the pattern is in the summary)
+ * Arguments other than the key are never captured, so never leave the host.
  */
 #include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "probes/redis/redis_user.h"
 
+/* Commands whose second word is a subcommand (REDIS_CLS_SUBCMD in redis.bpf.h). */
+static const char *const subcommand_commands[] = {
+	"ACL",	  "CLIENT", "CLUSTER", "COMMAND", "CONFIG", "DEBUG",   "FUNCTION", "LATENCY",
+	"MEMORY", "MODULE", "OBJECT",  "PUBSUB",  "SCRIPT", "SLOWLOG", "XGROUP",   "XINFO",
+};
+
+static bool has_subcommand(const char *name, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(subcommand_commands) / sizeof(subcommand_commands[0]); i++)
+		if (strlen(subcommand_commands[i]) == len &&
+		    !memcmp(subcommand_commands[i], name, len))
+			return true;
+	return false;
+}
+
+/* Length of the word at @p (up to a space or @end). */
+static size_t word_len(const char *p, const char *end)
+{
+	const char *q = memchr(p, ' ', (size_t)(end - p));
+
+	return q ? (size_t)(q - p) : (size_t)(end - p);
+}
+
+static char printable(char c)
+{
+	return c >= 0x20 && c < 0x7f ? c : '?';
+}
+
 int dbtap_redis_normalize(const char *text, size_t len, uint16_t flags, bool raw,
 			  struct sql_normalized *ret)
 {
-	(void)text;
-	(void)len;
+	const char *p = text, *end = text + len, *key = NULL;
+	size_t n, out_len = 0, i;
+	char *summary;
+	bool digits = false;
+
 	(void)flags;
-	(void)raw;
+	if (!ret)
+		return -EINVAL;
 	memset(ret, 0, sizeof(*ret));
-	return -ENOTSUP;
+	if (!text && len)
+		return -EINVAL;
+	n = word_len(p, end);
+	if (n && has_subcommand(p, n) && n < len)
+		n += 1 + word_len(p + n + 1, end); /* "CLIENT SETNAME" */
+	snprintf(ret->operation, sizeof(ret->operation), "%.*s", (int)n, p);
+	for (i = 0; ret->operation[i]; i++)
+		ret->operation[i] = printable(ret->operation[i]);
+	if (n < len)
+		key = p + n + 1;
+
+	/* summary: operation, then the key pattern */
+	summary = ret->summary;
+	out_len = strlen(ret->operation);
+	memcpy(summary, ret->operation, out_len + 1);
+	if (key && key < end && out_len + 2 < sizeof(ret->summary)) {
+		summary[out_len++] = ' ';
+		for (; key < end && out_len + 1 < sizeof(ret->summary); key++) {
+			if (*key >= '0' && *key <= '9') {
+				if (!digits)
+					summary[out_len++] = '?';
+				digits = true;
+				continue;
+			}
+			digits = false;
+			summary[out_len++] = printable(*key);
+		}
+		summary[out_len] = 0;
+	}
+	if (raw) {
+		ret->text = malloc(len + 1);
+		if (!ret->text)
+			goto nomem;
+		for (i = 0; i < len; i++)
+			ret->text[i] = printable(text[i]);
+		ret->text[len] = 0;
+	} else {
+		ret->text = strdup(summary);
+		if (!ret->text)
+			goto nomem;
+	}
+	return 0;
+nomem:
+	memset(ret, 0, sizeof(*ret));
+	return -ENOMEM;
 }
 
 int dbtap_redis_startup(const uint8_t *msg, size_t len, struct dbtap_conn_names *ret)
@@ -24,5 +110,5 @@ int dbtap_redis_startup(const uint8_t *msg, size_t len, struct dbtap_conn_names 
 	(void)msg;
 	(void)len;
 	memset(ret, 0, sizeof(*ret));
-	return -ENOTSUP;
+	return -ENOTSUP; /* RESP has no startup message: connections start in database "0" */
 }
