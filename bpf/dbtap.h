@@ -166,6 +166,7 @@ enum dbtap_counter {
 	DBTAP_CNT_DESYNC = 20,		/* protocol framing lost on a connection, resynced later */
 	DBTAP_CNT_ABORTED = 21,		/* pipelined operations skipped by the server after error */
 	DBTAP_CNT_DROP_REASM_FULL = 22, /* message cut across chunks not collected: map full */
+	DBTAP_CNT_COMPRESSED = 23,	/* compressed messages: counted, timed, command unknown */
 	DBTAP_CNT_MAX,
 };
 

@@ -124,6 +124,7 @@ static const char *const counter_names[DBTAP_CNT_MAX] = {
 	[DBTAP_CNT_DESYNC] = "desync",
 	[DBTAP_CNT_ABORTED] = "aborted",
 	[DBTAP_CNT_DROP_REASM_FULL] = "drop.reasm_full",
+	[DBTAP_CNT_COMPRESSED] = "compressed",
 };
 
 /* Name of counter @c as exported; "" for a value outside the enum or one not named yet. */

@@ -19,7 +19,8 @@ static const struct dbtap_probe probes[] = {
 	{DBTAP_SYS_MYSQL, dbtap_mysql_normalize, dbtap_mysql_startup, NULL, NULL, NULL},
 	{DBTAP_SYS_MARIADB, dbtap_mysql_normalize, dbtap_mysql_startup, NULL, NULL, NULL},
 	{DBTAP_SYS_REDIS, dbtap_redis_normalize, NULL, redis_db_names, NULL, NULL},
-	{DBTAP_SYS_MONGODB, dbtap_mongo_normalize, dbtap_mongo_startup, NULL, NULL, NULL},
+	{DBTAP_SYS_MONGODB, dbtap_mongo_normalize, dbtap_mongo_startup, NULL,
+	 dbtap_mongo_text_names, NULL},
 };
 
 const struct dbtap_probe *dbtap_probe_for(enum dbtap_system system)

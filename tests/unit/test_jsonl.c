@@ -872,6 +872,7 @@ static void test_self_object(void **state)
 		"desync",
 		"aborted",
 		"drop.reasm_full",
+		"compressed",
 		NULL,
 	};
 	static const char *const drop_keys[] = {
@@ -884,7 +885,7 @@ static void test_self_object(void **state)
 	const cJSON *o, *counters, *drops, *arr, *p;
 	int c;
 
-	_Static_assert(DBTAP_CNT_MAX == 23, "new counter: add it to counter_keys above");
+	_Static_assert(DBTAP_CNT_MAX == 24, "new counter: add it to counter_keys above");
 	fill_snapshot(&snap, NULL, 0);
 	write_snapshot(&snap, &out);
 	assert_int_equal(out.n_lines, 1);

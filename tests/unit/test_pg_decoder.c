@@ -862,6 +862,8 @@ static const char *const counter_names[DBTAP_CNT_MAX] = {
 	[DBTAP_CNT_DROP_PROC_FULL] = "DROP_PROC_FULL",
 	[DBTAP_CNT_DESYNC] = "DESYNC",
 	[DBTAP_CNT_ABORTED] = "ABORTED",
+	[DBTAP_CNT_DROP_REASM_FULL] = "DROP_REASM_FULL",
+	[DBTAP_CNT_COMPRESSED] = "COMPRESSED",
 };
 
 struct counter_expect {
