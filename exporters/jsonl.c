@@ -425,6 +425,15 @@ static void put_self(struct dbtap_jsonl *j, const struct dbtap_snapshot *snap)
 	member_u64(j, "ringbuf_events", st->ringbuf_events);
 	member_u64(j, "series_dropped", st->series_dropped);
 	member_u64(j, "samples_dropped", st->samples_dropped);
+	if (st->otlp) {
+		put_key(j, "otlp");
+		put_char(j, '{');
+		member_u64(j, "requests_dropped", st->otlp_requests_dropped);
+		member_u64(j, "bytes_dropped", st->otlp_bytes_dropped);
+		member_u64(j, "requests_rejected", st->otlp_requests_rejected);
+		member_u64(j, "requests_expired", st->otlp_requests_expired);
+		put_char(j, '}');
+	}
 
 	put_key(j, "counters");
 	put_char(j, '{');

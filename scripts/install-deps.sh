@@ -27,6 +27,14 @@ for pkg in "${PACKAGES[@]}"; do
 	installed "$pkg" || missing+=("$pkg")
 done
 
+# Node.js and npm run the test-only OTLP receiver and MongoDB stand-in. Machines of this kind
+# come with them (NodeSource's nodejs, which conflicts with Debian's npm package): install
+# Debian's only when there is no node at all.
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+	installed nodejs || missing+=(nodejs)
+	installed npm || missing+=(npm)
+fi
+
 if [ "${#missing[@]}" -eq 0 ]; then
 	echo "install-deps: all ${#PACKAGES[@]} packages present"
 	exit 0

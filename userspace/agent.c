@@ -18,6 +18,7 @@
 
 #include "capture.skel.h"
 #include "exporters/jsonl.h"
+#include "exporters/otlp.h"
 #include "exporters/table.h"
 #include "userspace/agent.h"
 #include "userspace/discovery.h"
@@ -43,6 +44,7 @@ struct agent {
 	struct ring_buffer *rb;
 	struct dbtap_jsonl *jsonl;
 	struct dbtap_table *table;
+	struct dbtap_otlp *otlp;
 	FILE *out;
 	uint64_t counters_prev[DBTAP_CNT_MAX];
 	uint64_t rb_events;
@@ -238,16 +240,74 @@ static int flush_interval(struct agent *a, double length_s)
 	if (ret)
 		fprintf(stderr, "dbtap: reading the maps: %s\n", strerror(-ret));
 	read_self(a, &snap.self);
+	if (a->otlp) {
+		struct dbtap_otlp_stats os;
+
+		dbtap_otlp_get_stats(a->otlp, &os);
+		snap.self.otlp = true;
+		snap.self.otlp_requests_dropped = os.requests_dropped;
+		snap.self.otlp_bytes_dropped = os.bytes_dropped;
+		snap.self.otlp_requests_rejected = os.requests_rejected;
+		snap.self.otlp_requests_expired = os.requests_expired;
+	}
 	if (a->jsonl && (ret = dbtap_jsonl_write(a->jsonl, &snap)))
 		fprintf(stderr, "dbtap: writing JSON lines: %s\n", strerror(-ret));
 	if (a->table)
 		dbtap_table_write(a->table, &snap);
+	/* encodes and queues only: the sending happens on the exporter's own thread */
+	if (a->otlp && (ret = dbtap_otlp_write(a->otlp, &snap)))
+		fprintf(stderr, "dbtap: OTLP export: %s\n", strerror(-ret));
+	return 0;
+}
+
+/* The OTLP exporter with the config's settings (the OTEL_* variables fill the rest). */
+static int open_otlp(struct agent *a)
+{
+	const struct dbtap_config *c = a->cfg;
+	struct dbtap_otlp_options o = {
+		.endpoint = c->otlp_endpoint,
+		.metrics_endpoint = c->otlp_metrics_endpoint,
+		.traces_endpoint = c->otlp_traces_endpoint,
+		.logs_endpoint = c->otlp_logs_endpoint,
+		.headers = c->otlp_headers,
+		.timeout_s = c->otlp_timeout_s,
+		.gzip = c->otlp_compression == DBTAP_OTLP_COMPRESSION_GZIP   ? 1
+			: c->otlp_compression == DBTAP_OTLP_COMPRESSION_NONE ? 0
+									     : -1,
+		.delta = c->otlp_temporality == DBTAP_OTLP_DELTA,
+		.service_name = c->otlp_service_name,
+		.resource_attributes = c->otlp_resource_attributes,
+		.ca_file = c->otlp_ca_file,
+		.client_cert = c->otlp_client_cert,
+		.client_key = c->otlp_client_key,
+		.queue_bytes = c->otlp_queue_size,
+		.max_request_bytes = c->otlp_max_request_size,
+		.max_series = c->max_series,
+		.shutdown_timeout_s = c->otlp_flush_timeout_s,
+	};
+
+	a->otlp = dbtap_otlp_new(&o);
+	if (!a->otlp) {
+		fprintf(stderr, "dbtap: OTLP exporter: %s%s\n", strerror(errno),
+			errno == EINVAL ? " (check OTEL_EXPORTER_OTLP_TIMEOUT/_COMPRESSION)" : "");
+		return -errno;
+	}
 	return 0;
 }
 
 static int open_outputs(struct agent *a)
 {
 	enum dbtap_output o = a->cfg->output;
+	int ret;
+
+	if (a->cfg->output_otlp) {
+		ret = open_otlp(a);
+		if (ret)
+			return ret;
+		/* otlp alone: no table or JSON lines besides */
+		if (o == DBTAP_OUT_AUTO)
+			return 0;
+	}
 
 	a->out = stdout;
 	if (a->cfg->output_file) {
@@ -344,6 +404,7 @@ int dbtap_agent_run(const struct dbtap_config *cfg)
 out:
 	ring_buffer__free(a.rb);
 	dbtap_loader_stop(&a.loader);
+	dbtap_otlp_free(a.otlp); /* flushes the queue, up to otlp-flush-timeout */
 	dbtap_jsonl_free(a.jsonl);
 	dbtap_table_free(a.table);
 	if (a.out && a.out != stdout)

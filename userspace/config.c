@@ -46,6 +46,9 @@
 #define DEFAULT_INTERVAL_S	 5.0
 #define DEFAULT_SLOW_THRESHOLD_S 0.1
 #define DEFAULT_MAX_SERIES	 10000
+#define DEFAULT_OTLP_QUEUE_SIZE	 (16u * 1024 * 1024) /* bytes */
+#define DEFAULT_OTLP_MAX_REQUEST (4u * 1024 * 1024)  /* bytes */
+#define DEFAULT_OTLP_SHUTDOWN_S	 5.0
 #define SECONDS_PER_MINUTE	 60
 #define SECONDS_PER_HOUR	 3600
 #define MAX_INTERVAL_S		 SECONDS_PER_HOUR
@@ -62,6 +65,7 @@ enum key_type {
 	KEY_ENUM,     /* an int-sized enum, one of choices[] (any case) */
 	KEY_STRING,   /* char *, owned; "-" leaves it NULL */
 	KEY_PID_LIST, /* uint32_t pids[DBTAP_MAX_PIDS] and int n_pids: comma list, repeatable */
+	KEY_OUTPUTS,  /* enum dbtap_output output and bool output_otlp: comma list, repeatable */
 };
 
 /* Range checks on numeric keys, in the key's own unit (seconds for durations). */
@@ -89,6 +93,8 @@ struct config_key {
 
 _Static_assert(sizeof(enum dbtap_output) == sizeof(int), "KEY_ENUM stores an int");
 _Static_assert(sizeof(enum dbtap_capture_path) == sizeof(int), "KEY_ENUM stores an int");
+_Static_assert(sizeof(enum dbtap_otlp_compression) == sizeof(int), "KEY_ENUM stores an int");
+_Static_assert(sizeof(enum dbtap_otlp_temporality) == sizeof(int), "KEY_ENUM stores an int");
 
 /* Flags that are not settings, and the short flags. */
 #define FLAG_NAME_CONFIG  "config"
@@ -97,9 +103,23 @@ _Static_assert(sizeof(enum dbtap_capture_path) == sizeof(int), "KEY_ENUM stores 
 #define SHORT_HELP	  'h'
 #define SHORT_VERBOSE	  'v'
 
+#define OUTPUT_OTLP "otlp" /* the output that may be given next to table or json */
+
 static const struct key_choice output_choices[] = {
 	{"table", DBTAP_OUT_TABLE},
 	{"json", DBTAP_OUT_JSON},
+	{NULL, 0},
+};
+
+static const struct key_choice compression_choices[] = {
+	{"gzip", DBTAP_OTLP_COMPRESSION_GZIP},
+	{"none", DBTAP_OTLP_COMPRESSION_NONE},
+	{NULL, 0},
+};
+
+static const struct key_choice temporality_choices[] = {
+	{"cumulative", DBTAP_OTLP_CUMULATIVE},
+	{"delta", DBTAP_OTLP_DELTA},
 	{NULL, 0},
 };
 
@@ -123,8 +143,8 @@ static const struct config_key config_keys[] = {
 	    .range = RANGE_MIN | RANGE_MIN_OPEN | RANGE_MAX, .min = 0, .max = MAX_INTERVAL_S),
 	KEY("duration", KEY_DURATION, duration_s, "DURATION",
 	    "stop after this long, 0 = at SIGINT"),
-	KEY("output", KEY_ENUM, output, "table|json", "report format", .choices = output_choices,
-	    .default_text = "table on a terminal, else json"),
+	KEY("output", KEY_OUTPUTS, output, "table|json|otlp", "report format, +otlp",
+	    .choices = output_choices, .default_text = "table on a terminal, else json"),
 	KEY("output-file", KEY_STRING, output_file, "PATH", "write reports to PATH, - = stdout",
 	    .default_text = "stdout"),
 	KEY("pid", KEY_PID_LIST, pids, "PID[,PID]", "watch only these servers (repeatable)",
@@ -137,6 +157,38 @@ static const struct config_key config_keys[] = {
 	    .choices = capture_choices),
 	KEY("max-series", KEY_UINT, max_series, "N", "most series kept at once", .range = RANGE_MIN,
 	    .min = 1),
+	KEY("otlp-endpoint", KEY_STRING, otlp_endpoint, "URL", "OTLP/HTTP base URL",
+	    .default_text = "http://localhost:4318"),
+	KEY("otlp-metrics-endpoint", KEY_STRING, otlp_metrics_endpoint, "URL",
+	    "OTLP metrics URL, used as given", .default_text = "base + /v1/metrics"),
+	KEY("otlp-traces-endpoint", KEY_STRING, otlp_traces_endpoint, "URL",
+	    "OTLP traces URL, used as given", .default_text = "base + /v1/traces"),
+	KEY("otlp-logs-endpoint", KEY_STRING, otlp_logs_endpoint, "URL",
+	    "OTLP logs URL, used as given", .default_text = "base + /v1/logs"),
+	KEY("otlp-headers", KEY_STRING, otlp_headers, "K=V[,K=V]", "headers of OTLP requests"),
+	KEY("otlp-timeout", KEY_DURATION, otlp_timeout_s, "DURATION", "timeout of one OTLP request",
+	    .range = RANGE_MIN | RANGE_MIN_OPEN | RANGE_MAX, .min = 0, .max = MAX_INTERVAL_S,
+	    .default_text = "10s"),
+	KEY("otlp-compression", KEY_ENUM, otlp_compression, "gzip|none", "OTLP body compression",
+	    .choices = compression_choices, .default_text = "gzip"),
+	KEY("otlp-temporality", KEY_ENUM, otlp_temporality, "MODE",
+	    "OTLP metric temporality: cumulative|delta", .choices = temporality_choices),
+	KEY("otlp-service-name", KEY_STRING, otlp_service_name, "NAME",
+	    "service.name of the databases", .default_text = "<system>@<addr>:<port>"),
+	KEY("otlp-resource-attributes", KEY_STRING, otlp_resource_attributes, "LIST",
+	    "K=V[,K=V] added to OTLP resources"),
+	KEY("otlp-ca-file", KEY_STRING, otlp_ca_file, "PATH", "CA bundle to verify the endpoint",
+	    .default_text = "system CAs"),
+	KEY("otlp-client-cert", KEY_STRING, otlp_client_cert, "PATH",
+	    "TLS client certificate (PEM)"),
+	KEY("otlp-client-key", KEY_STRING, otlp_client_key, "PATH", "TLS client key (PEM)"),
+	KEY("otlp-queue-size", KEY_UINT, otlp_queue_size, "BYTES",
+	    "OTLP queue bound, oldest dropped", .range = RANGE_MIN, .min = 1024),
+	KEY("otlp-max-request-size", KEY_UINT, otlp_max_request_size, "BYTES",
+	    "split larger OTLP requests (JSON)", .range = RANGE_MIN, .min = 1024),
+	KEY("otlp-flush-timeout", KEY_DURATION, otlp_flush_timeout_s, "DURATION",
+	    "at exit, time to send the queue", .range = RANGE_MIN | RANGE_MIN_OPEN | RANGE_MAX,
+	    .min = 0, .max = MAX_INTERVAL_S),
 	KEY("verbose", KEY_INT, verbose, "N", "log detail, -v adds one", .range = RANGE_MIN,
 	    .min = 0, .short_flag = SHORT_VERBOSE),
 };
@@ -491,6 +543,41 @@ static void key_reset_list(struct dbtap_config *cfg, const struct config_key *ke
 {
 	if (key->type == KEY_PID_LIST)
 		cfg->n_pids = 0;
+	if (key->type == KEY_OUTPUTS) {
+		cfg->output = DBTAP_OUT_AUTO;
+		cfg->output_otlp = false;
+	}
+}
+
+/* Adds one output name given as @len bytes at @text: otlp, or table/json (the last wins). */
+static int output_list_add(struct dbtap_config *cfg, const struct config_key *key, const char *text,
+			   size_t len, char *msg)
+{
+	char item[NAME_MAX_LEN];
+	size_t i;
+
+	while (len && isspace((unsigned char)*text)) {
+		text++;
+		len--;
+	}
+	while (len && isspace((unsigned char)text[len - 1]))
+		len--;
+	if (len < sizeof(item)) {
+		memcpy(item, text, len);
+		item[len] = '\0';
+		if (strcasecmp(item, OUTPUT_OTLP) == 0) {
+			cfg->output_otlp = true;
+			return 0;
+		}
+		for (i = 0; key->choices[i].name; i++) {
+			if (strcasecmp(item, key->choices[i].name) == 0) {
+				cfg->output = key->choices[i].value;
+				return 0;
+			}
+		}
+	}
+	return bad_value(msg, "invalid value \"%.*s\" (expected table, json or otlp)", (int)len,
+			 text);
 }
 
 /* Adds one PID given as @len bytes at @text; duplicates are kept once. */
@@ -598,6 +685,14 @@ static int key_set(struct dbtap_config *cfg, const struct config_key *key, const
 			if (err || !comma)
 				return err;
 		}
+	case KEY_OUTPUTS:
+		for (item = text;; item = comma + 1) {
+			comma = strchr(item, ',');
+			err = output_list_add(cfg, key, item,
+					      comma ? (size_t)(comma - item) : strlen(item), msg);
+			if (err || !comma)
+				return err;
+		}
 	}
 	return bad_value(msg, "unsupported key type %d", key->type);
 }
@@ -618,6 +713,9 @@ void dbtap_config_defaults(struct dbtap_config *cfg)
 	cfg->raw_text = false;
 	cfg->capture = DBTAP_CAPTURE_AUTO;
 	cfg->max_series = DEFAULT_MAX_SERIES;
+	cfg->otlp_queue_size = DEFAULT_OTLP_QUEUE_SIZE;
+	cfg->otlp_max_request_size = DEFAULT_OTLP_MAX_REQUEST;
+	cfg->otlp_flush_timeout_s = DEFAULT_OTLP_SHUTDOWN_S;
 	cfg->config_file = NULL;
 	cfg->verbose = 0;
 }
@@ -630,6 +728,20 @@ void dbtap_config_free(struct dbtap_config *cfg)
 	cfg->output_file = NULL;
 	free(cfg->config_file);
 	cfg->config_file = NULL;
+	free(cfg->otlp_endpoint);
+	free(cfg->otlp_metrics_endpoint);
+	free(cfg->otlp_traces_endpoint);
+	free(cfg->otlp_logs_endpoint);
+	free(cfg->otlp_headers);
+	free(cfg->otlp_service_name);
+	free(cfg->otlp_resource_attributes);
+	free(cfg->otlp_ca_file);
+	free(cfg->otlp_client_cert);
+	free(cfg->otlp_client_key);
+	cfg->otlp_endpoint = cfg->otlp_metrics_endpoint = cfg->otlp_traces_endpoint = NULL;
+	cfg->otlp_logs_endpoint = cfg->otlp_headers = cfg->otlp_service_name = NULL;
+	cfg->otlp_resource_attributes = cfg->otlp_ca_file = cfg->otlp_client_cert = NULL;
+	cfg->otlp_client_key = NULL;
 }
 
 /* ---- the YAML file ---- */
@@ -715,7 +827,8 @@ static int yaml_apply_pair(struct dbtap_config *cfg, yaml_document_t *doc, yaml_
 	}
 	first_line[idx] = line;
 
-	if (key->type != KEY_PID_LIST || value->type == YAML_SCALAR_NODE) {
+	if ((key->type != KEY_PID_LIST && key->type != KEY_OUTPUTS) ||
+	    value->type == YAML_SCALAR_NODE) {
 		if (value->type != YAML_SCALAR_NODE) {
 			report(err, "config %s:%zu: key \"%s\": expected a single value, got a %s",
 			       path, (size_t)value->start_mark.line + 1, name,
@@ -726,8 +839,11 @@ static int yaml_apply_pair(struct dbtap_config *cfg, yaml_document_t *doc, yaml_
 		return yaml_set_scalar(cfg, key, value, path, err);
 	}
 	if (value->type != YAML_SEQUENCE_NODE) {
-		report(err, "config %s:%zu: key \"%s\": expected a PID or a list of PIDs, got a %s",
-		       path, (size_t)value->start_mark.line + 1, name, yaml_node_kind(value));
+		report(err, "config %s:%zu: key \"%s\": expected %s, got a %s", path,
+		       (size_t)value->start_mark.line + 1, name,
+		       key->type == KEY_PID_LIST ? "a PID or a list of PIDs"
+						 : "an output or a list of outputs",
+		       yaml_node_kind(value));
 		return -EINVAL;
 	}
 	key_reset_list(cfg, key);
@@ -736,8 +852,9 @@ static int yaml_apply_pair(struct dbtap_config *cfg, yaml_document_t *doc, yaml_
 		yaml_node_t *node = yaml_document_get_node(doc, *item);
 
 		if (node->type != YAML_SCALAR_NODE) {
-			report(err, "config %s:%zu: key \"%s\": expected a PID, got a %s", path,
-			       (size_t)node->start_mark.line + 1, name, yaml_node_kind(node));
+			report(err, "config %s:%zu: key \"%s\": expected a %s, got a %s", path,
+			       (size_t)node->start_mark.line + 1, name,
+			       key->type == KEY_PID_LIST ? "PID" : "value", yaml_node_kind(node));
 			return -EINVAL;
 		}
 		rc = yaml_set_scalar(cfg, key, node, path, err);
@@ -1074,7 +1191,7 @@ int dbtap_config_parse(struct dbtap_config *cfg, int argc, char **argv, char **e
 		       FILE *err)
 {
 	const char *config_path = NULL;
-	bool pids_from_flags = false;
+	bool pids_from_flags = false, outputs_from_flags = false;
 	char msg[MSG_MAX];
 	struct flag flag = {.kind = FLAG_HELP};
 	int first = 1, i, rc;
@@ -1137,6 +1254,10 @@ int dbtap_config_parse(struct dbtap_config *cfg, int argc, char **argv, char **e
 		if (flag.key->type == KEY_PID_LIST && !pids_from_flags) {
 			key_reset_list(cfg, flag.key);
 			pids_from_flags = true;
+		}
+		if (flag.key->type == KEY_OUTPUTS && !outputs_from_flags) {
+			key_reset_list(cfg, flag.key);
+			outputs_from_flags = true;
 		}
 		rc = key_set(cfg, flag.key, flag.value ? flag.value : "true", msg);
 		if (rc == -EINVAL)

@@ -19,6 +19,18 @@ enum dbtap_output {
 	DBTAP_OUT_JSON = 2,
 };
 
+/* "otlp-compression": the default is gzip, unless OTEL_EXPORTER_OTLP_COMPRESSION says none */
+enum dbtap_otlp_compression {
+	DBTAP_OTLP_COMPRESSION_DEFAULT = 0,
+	DBTAP_OTLP_COMPRESSION_GZIP = 1,
+	DBTAP_OTLP_COMPRESSION_NONE = 2,
+};
+
+enum dbtap_otlp_temporality {
+	DBTAP_OTLP_CUMULATIVE = 0,
+	DBTAP_OTLP_DELTA = 1,
+};
+
 enum dbtap_capture_path {
 	DBTAP_CAPTURE_AUTO = 0,	   /* socket tracepoints when the kernel has them */
 	DBTAP_CAPTURE_SOCKET = 1,  /* sock:sock_{send,recv}_length, fail if missing */
@@ -36,7 +48,9 @@ struct dbtap_config {
 	enum dbtap_command command;
 	double interval_s;	       /* "interval", --interval, default 5 */
 	double duration_s;	       /* "duration", --duration, 0 = until SIGINT/SIGTERM */
-	enum dbtap_output output;      /* "output", --output table|json */
+	enum dbtap_output output;      /* "output", --output table|json|otlp (repeatable, or a
+					* comma list): table or json, the last one given */
+	bool output_otlp;	       /* "otlp" was one of the outputs */
 	char *output_file;	       /* "output-file", --output-file PATH, NULL = stdout */
 	uint32_t pids[DBTAP_MAX_PIDS]; /* "pid", --pid (repeatable or comma list): only these */
 	int n_pids;
@@ -45,8 +59,25 @@ struct dbtap_config {
 	bool raw_text;		 /* "raw-text", --raw-text: unsanitized text leaves the host */
 	enum dbtap_capture_path capture; /* "capture", --capture auto|socket|syscall */
 	uint32_t max_series;		 /* "max-series", default 10000: cardinality cap */
-	char *config_file;		 /* --config FILE / DBTAP_CONFIG */
-	int verbose;			 /* -v, repeatable */
+	/* OTLP export (docs/otlp.md); NULL/0 = the OTEL_* variable or the default */
+	char *otlp_endpoint;	     /* "otlp-endpoint": base URL, /v1/<signal> appended */
+	char *otlp_metrics_endpoint; /* "otlp-metrics-endpoint": full URL */
+	char *otlp_traces_endpoint;  /* "otlp-traces-endpoint" */
+	char *otlp_logs_endpoint;    /* "otlp-logs-endpoint" */
+	char *otlp_headers;	     /* "otlp-headers": k=v,k2=v2 */
+	double otlp_timeout_s;	     /* "otlp-timeout": per request */
+	enum dbtap_otlp_compression otlp_compression; /* "otlp-compression": gzip|none */
+	enum dbtap_otlp_temporality otlp_temporality; /* "otlp-temporality": cumulative|delta */
+	char *otlp_service_name;		      /* "otlp-service-name" */
+	char *otlp_resource_attributes;		      /* "otlp-resource-attributes": k=v,k2=v2 */
+	char *otlp_ca_file;			      /* "otlp-ca-file" */
+	char *otlp_client_cert;			      /* "otlp-client-cert" */
+	char *otlp_client_key;			      /* "otlp-client-key" */
+	uint32_t otlp_queue_size;		      /* "otlp-queue-size": bytes, default 16 MiB */
+	uint32_t otlp_max_request_size; /* "otlp-max-request-size": bytes, default 4 MiB */
+	double otlp_flush_timeout_s;	/* "otlp-flush-timeout": flush deadline, default 5 s */
+	char *config_file;		/* --config FILE / DBTAP_CONFIG */
+	int verbose;			/* -v, repeatable */
 };
 
 /* Defaults into @cfg (which owns nothing yet). */

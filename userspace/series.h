@@ -105,6 +105,13 @@ struct dbtap_self_stats {
 	double cpu_total_s; /* since start */
 	uint64_t rss_bytes;
 	const char *capture_path; /* "socket" or "syscall" */
+	/* OTLP export losses since start (cumulative; 0 without the otlp output): batches dropped
+	 * from the full queue, rejected by the backend, or given up after retries */
+	bool otlp;
+	uint64_t otlp_requests_dropped;
+	uint64_t otlp_bytes_dropped;
+	uint64_t otlp_requests_rejected;
+	uint64_t otlp_requests_expired;
 };
 
 struct dbtap_snapshot {

@@ -175,6 +175,14 @@ struct conn_trace {
 	uint8_t flags;
 };
 
+/* A sample as received, with its connection's trace context taken at once: the connection may
+ * close before the interval ends. */
+struct pending_sample {
+	struct dbtap_ev_sample ev;
+	struct conn_trace trace;
+	bool has_trace;
+};
+
 /* Connections with a trace context kept at most; beyond, new ones are not remembered. */
 #define STORE_MAX_TRACED_CONNS 65536
 
@@ -212,7 +220,7 @@ struct dbtap_store {
 	size_t nstrs, capstrs;
 	uint64_t series_dropped;
 	/* samples received since the last snapshot, DBTAP_STORE_MAX_SAMPLES at most */
-	struct dbtap_ev_sample *pending;
+	struct pending_sample *pending;
 	size_t n_pending;
 	uint64_t pending_dropped; /* received beyond the cap (or without memory) */
 	/* the current snapshot's samples, and the index of each one's series in out[] */
@@ -437,13 +445,21 @@ void dbtap_store_add_text(struct dbtap_store *st, const struct dbtap_ev_text *ev
 
 void dbtap_store_add_sample(struct dbtap_store *st, const struct dbtap_ev_sample *ev)
 {
+	const struct conn_trace *trace;
+	struct pending_sample *p;
+
 	if (!st->pending)
 		st->pending = calloc(DBTAP_STORE_MAX_SAMPLES, sizeof(*st->pending));
 	if (!st->pending || st->n_pending >= DBTAP_STORE_MAX_SAMPLES) {
 		st->pending_dropped++;
 		return;
 	}
-	st->pending[st->n_pending++] = *ev;
+	p = &st->pending[st->n_pending++];
+	p->ev = *ev;
+	trace = hm_get(&st->traces, &ev->conn_id, sizeof(ev->conn_id));
+	p->has_trace = trace != NULL;
+	if (trace)
+		p->trace = *trace;
 }
 
 /* ---- collecting a snapshot ---- */
@@ -671,7 +687,7 @@ static int collect_samples(struct dbtap_store *st, int64_t realtime_offset_ns)
 		}
 	}
 	for (i = 0; i < st->n_pending; i++) {
-		const struct dbtap_ev_sample *ev = &st->pending[i];
+		const struct dbtap_ev_sample *ev = &st->pending[i].ev;
 		uint64_t series_dropped = st->series_dropped;
 		struct dbtap_sample *out = &st->samples[st->n_samples];
 		struct building *b = group_for(st, &ev->key);
@@ -695,7 +711,7 @@ static int collect_samples(struct dbtap_store *st, int64_t realtime_offset_ns)
 		out->tid = ev->tid;
 		out->peer = ev->peer;
 		out->conn_id = ev->conn_id;
-		trace = hm_get(&st->traces, &ev->conn_id, sizeof(ev->conn_id));
+		trace = st->pending[i].has_trace ? &st->pending[i].trace : NULL;
 		if (trace) {
 			out->has_parent = true;
 			memcpy(out->trace_id, trace->trace_id, sizeof(out->trace_id));

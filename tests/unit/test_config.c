@@ -89,7 +89,7 @@ static const char *capture_name(enum dbtap_capture_path c)
 }
 
 /* Every field of @cfg as "name=value", one per row of @rows (each DUMP_MAX bytes). */
-#define N_FIELDS 13
+#define N_FIELDS 20
 static void dump_fields(const struct dbtap_config *cfg, char rows[N_FIELDS][DUMP_MAX])
 {
 	size_t used = 0;
@@ -100,6 +100,15 @@ static void dump_fields(const struct dbtap_config *cfg, char rows[N_FIELDS][DUMP
 	snprintf(rows[r++], DUMP_MAX, "interval=%.9g", cfg->interval_s);
 	snprintf(rows[r++], DUMP_MAX, "duration=%.9g", cfg->duration_s);
 	snprintf(rows[r++], DUMP_MAX, "output=%s", output_name(cfg->output));
+	snprintf(rows[r++], DUMP_MAX, "output_otlp=%s", cfg->output_otlp ? "true" : "false");
+	snprintf(rows[r++], DUMP_MAX, "otlp_endpoint=%s",
+		 cfg->otlp_endpoint ? cfg->otlp_endpoint : "(null)");
+	snprintf(rows[r++], DUMP_MAX, "otlp_headers=%s",
+		 cfg->otlp_headers ? cfg->otlp_headers : "(null)");
+	snprintf(rows[r++], DUMP_MAX, "otlp_timeout=%.9g", cfg->otlp_timeout_s);
+	snprintf(rows[r++], DUMP_MAX, "otlp_compression=%d", (int)cfg->otlp_compression);
+	snprintf(rows[r++], DUMP_MAX, "otlp_temporality=%d", (int)cfg->otlp_temporality);
+	snprintf(rows[r++], DUMP_MAX, "otlp_queue_size=%u", cfg->otlp_queue_size);
 	snprintf(rows[r++], DUMP_MAX, "output_file=%s",
 		 cfg->output_file ? cfg->output_file : "(null)");
 	used = snprintf(rows[r], DUMP_MAX, "pids=");
@@ -308,6 +317,21 @@ static void test_flags(void **state)
 		{ "--output json", ARGS("--output", "json"), { NULL }, NULL, "output=json" },
 		{ "--output=table", ARGS("--output=table"), { NULL }, NULL, "output=table" },
 		{ "--output JSON", ARGS("--output", "JSON"), { NULL }, NULL, "output=json" },
+		{ "--output otlp", ARGS("--output", "otlp"), { NULL }, NULL, "output_otlp=true" },
+		{ "--output otlp and json", ARGS("--output", "otlp", "--output", "json"), { NULL },
+		  NULL, "output=json output_otlp=true" },
+		{ "--output comma list", ARGS("--output=table, OTLP"), { NULL }, NULL,
+		  "output=table output_otlp=true" },
+		{ "--output flags replace env", ARGS("--output", "json"), ENV("DBTAP_OUTPUT=otlp"),
+		  NULL, "output=json" },
+		{ "otlp keys", ARGS("--otlp-endpoint", "http://c:4318", "--otlp-headers", "a=1,b=2",
+				    "--otlp-timeout", "2500ms", "--otlp-compression", "none",
+				    "--otlp-temporality", "delta", "--otlp-queue-size", "65536"),
+		  { NULL }, NULL,
+		  "otlp_endpoint=http://c:4318 otlp_headers=a=1,b=2 otlp_timeout=2.5 "
+		  "otlp_compression=2 otlp_temporality=1 otlp_queue_size=65536" },
+		{ "otlp env", { NULL }, ENV("DBTAP_OTLP_COMPRESSION=gzip"), NULL,
+		  "otlp_compression=1" },
 		{ "--output-file", ARGS("--output-file", "/tmp/x.json"), { NULL }, NULL,
 		  "output_file=/tmp/x.json" },
 		{ "--output-file last wins", ARGS("--output-file=/a", "--output-file", "/b"),
@@ -376,6 +400,8 @@ static void test_yaml_keys(void **state)
 		  "interval=2 config_file={cfg}" },
 		{ "duration", ARGS("--config={cfg}"), { NULL }, "duration: 1h\n",
 		  "duration=3600 config_file={cfg}" },
+		{ "output list", { NULL }, ENV("DBTAP_CONFIG={cfg}"), "output: [otlp, json]\n",
+		  "output=json output_otlp=true config_file={cfg}" },
 		{ "output", { NULL }, ENV("DBTAP_CONFIG={cfg}"), "output: json\n",
 		  "output=json config_file={cfg}" },
 		{ "output-file", { NULL }, ENV("DBTAP_CONFIG={cfg}"),
@@ -555,7 +581,7 @@ static void test_flag_errors(void **state)
 		{ "boolean value without =", ARGS("--raw-text", "false"), { NULL }, NULL,
 		  "dbtap: unexpected argument \"false\" (write --raw-text=false)" },
 		{ "bad enum", ARGS("--output", "xml"), { NULL }, NULL,
-		  "dbtap: --output: invalid value \"xml\" (expected table or json)" },
+		  "dbtap: --output: invalid value \"xml\" (expected table, json or otlp)" },
 		{ "bad capture", ARGS("--capture=ebpf"), { NULL }, NULL,
 		  "dbtap: --capture: invalid value \"ebpf\" (expected auto, socket or syscall)" },
 		{ "bad boolean", ARGS("--raw-text=maybe"), { NULL }, NULL,
@@ -593,7 +619,7 @@ static void test_flag_errors(void **state)
 		{ "missing DBTAP_CONFIG file", { NULL }, ENV("DBTAP_CONFIG=/nonexistent/d.yaml"),
 		  NULL, "dbtap: config /nonexistent/d.yaml: No such file or directory" },
 		{ "first bad flag wins", ARGS("--output", "xml", "--interval", "5x"), { NULL }, NULL,
-		  "dbtap: --output: invalid value \"xml\" (expected table or json)" },
+		  "dbtap: --output: invalid value \"xml\" (expected table, json or otlp)" },
 		{ "flag error after good file", ARGS("--config", "{cfg}", "--interval", "0s"),
 		  { NULL }, "output-file: /tmp/x\n",
 		  "dbtap: --interval: value \"0s\" out of range (must be > 0 and <= 1h)" },
@@ -613,7 +639,7 @@ static void test_env_errors(void **state)
 		  "dbtap: environment DBTAP_INTERVAL: value \"0ms\" out of range (must be > 0 and "
 		  "<= 1h)" },
 		{ "bad enum", { NULL }, ENV("DBTAP_OUTPUT=xml"), NULL,
-		  "dbtap: environment DBTAP_OUTPUT: invalid value \"xml\" (expected table or json)" },
+		  "dbtap: environment DBTAP_OUTPUT: invalid value \"xml\" (expected table, json or otlp)" },
 		{ "bad PID", { NULL }, ENV("DBTAP_PID=1,x"), NULL,
 		  "dbtap: environment DBTAP_PID: invalid PID \"x\"" },
 		{ "too many PIDs", { NULL }, ENV(env_pids_too_many), NULL,
@@ -664,7 +690,8 @@ static void test_yaml_errors(void **state)
 		  "dbtap: config {cfg}:1: key \"interval\": expected a single value, got a sequence" },
 		{ "mapping for a scalar key", ARGS("--config", "{cfg}"), { NULL },
 		  "output:\n  format: json\n",
-		  "dbtap: config {cfg}:2: key \"output\": expected a single value, got a mapping" },
+		  "dbtap: config {cfg}:2: key \"output\": expected an output or a list of outputs, "
+		  "got a mapping" },
 		{ "mapping for pid", ARGS("--config", "{cfg}"), { NULL }, "pid: {a: 1}\n",
 		  "dbtap: config {cfg}:1: key \"pid\": expected a PID or a list of PIDs, got a "
 		  "mapping" },
@@ -745,8 +772,10 @@ static void test_help(void **state)
 		"  --config FILE                   YAML settings file, env DBTAP_CONFIG [default: none]",
 		"  --interval DURATION             time between reports, at most 1h [default: 5s]",
 		"  --duration DURATION             stop after this long, 0 = at SIGINT [default: 0]",
-		"  --output table|json             report format [default: table on a terminal, else "
-		"json]",
+		"  --output table|json|otlp        report format, +otlp [default: table on a terminal, "
+		"else json]",
+		"  --otlp-temporality MODE         OTLP metric temporality: cumulative|delta [default: "
+		"cumulative]",
 		"  --output-file PATH              write reports to PATH, - = stdout [default: stdout]",
 		"  --pid PID[,PID]                 watch only these servers (repeatable) [default: all "
 		"found]",
