@@ -88,6 +88,7 @@ struct sql_fp {
 #define SQL_FP_C_WORD  0x02 /* continues a word: letters, digits, '_', '$', bytes >= 0x80 */
 #define SQL_FP_C_NUM   0x04 /* continues a number: digits and '.' */
 #define SQL_FP_C_UPPER 0x08
+#define SQL_FP_C_START 0x10 /* starts a word: letters, '_', bytes >= 0x80 */
 
 static const __u8 sql_fp_class[256] = {
 	[' '] = SQL_FP_C_SPACE,
@@ -96,13 +97,13 @@ static const __u8 sql_fp_class[256] = {
 	['\r'] = SQL_FP_C_SPACE,
 	['\f'] = SQL_FP_C_SPACE,
 	['\v'] = SQL_FP_C_SPACE,
-	['a' ... 'z'] = SQL_FP_C_WORD,
-	['A' ... 'Z'] = SQL_FP_C_WORD | SQL_FP_C_UPPER,
-	['_'] = SQL_FP_C_WORD,
+	['a' ... 'z'] = SQL_FP_C_WORD | SQL_FP_C_START,
+	['A' ... 'Z'] = SQL_FP_C_WORD | SQL_FP_C_START | SQL_FP_C_UPPER,
+	['_'] = SQL_FP_C_WORD | SQL_FP_C_START,
 	['$'] = SQL_FP_C_WORD,
 	['0' ... '9'] = SQL_FP_C_WORD | SQL_FP_C_NUM,
 	['.'] = SQL_FP_C_NUM,
-	[0x80 ... 0xff] = SQL_FP_C_WORD,
+	[0x80 ... 0xff] = SQL_FP_C_WORD | SQL_FP_C_START,
 };
 
 static __always_inline __u64 sql_fp_mix(__u64 h, __u8 c)
@@ -190,15 +191,9 @@ static __always_inline void sql_fp_end_word(struct sql_fp *fp)
 		sql_fp_other(fp, (fp->word_len == 2 && fp->word_hash == SQL_FP_HASH_IN)
 					 ? FPL_WORD_IN
 					 : FPL_WORD);
-		/* mix the whole word hash in 8 byte-steps: cheap and order-sensitive */
-		fp->hash = sql_fp_mix(fp->hash, (__u8)fp->word_hash);
-		fp->hash = sql_fp_mix(fp->hash, (__u8)(fp->word_hash >> 8));
-		fp->hash = sql_fp_mix(fp->hash, (__u8)(fp->word_hash >> 16));
-		fp->hash = sql_fp_mix(fp->hash, (__u8)(fp->word_hash >> 24));
-		fp->hash = sql_fp_mix(fp->hash, (__u8)(fp->word_hash >> 32));
-		fp->hash = sql_fp_mix(fp->hash, (__u8)(fp->word_hash >> 40));
-		fp->hash = sql_fp_mix(fp->hash, (__u8)(fp->word_hash >> 48));
-		fp->hash = sql_fp_mix(fp->hash, (__u8)(fp->word_hash >> 56));
+		/* the whole word hash in one FNV step (xor, multiply): a bijection of the
+		 * running hash for each word, order-sensitive, one multiply per word */
+		fp->hash = (fp->hash ^ fp->word_hash) * DBTAP_FNV64_PRIME;
 		fp->hash = sql_fp_mix(fp->hash, SQL_FP_SEP);
 	}
 	fp->state = FPS_NONE;
@@ -567,9 +562,22 @@ static __always_inline void sql_fp_step_fast(struct sql_fp *fp, __u8 c)
 		fp->word_len++;
 		return;
 	}
+	if (fp->state == FPS_WORD && (cls & SQL_FP_C_SPACE)) {
+		sql_fp_end_word(fp); /* a space ends a word and starts nothing */
+		return;
+	}
 	if ((fp->state == FPS_NONE && (cls & SQL_FP_C_SPACE)) ||
 	    (fp->state == FPS_NUMBER && (cls & SQL_FP_C_NUM)))
 		return;
+	if (fp->state == FPS_NONE && (cls & SQL_FP_C_START)) {
+		__u8 lower = (cls & SQL_FP_C_UPPER) ? c + ('a' - 'A') : c;
+
+		fp->state = FPS_WORD; /* as sql_fp_dispatch() starts a word */
+		fp->word_hash = sql_fp_mix(DBTAP_FNV64_OFFSET, lower);
+		fp->word_len = 1;
+		fp->first_char = lower;
+		return;
+	}
 	sql_fp_step(fp, c);
 }
 
