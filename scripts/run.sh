@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # run.sh: run dbtap in the foreground; with no database server on the machine, first start the
-# built-in demo (a throwaway PostgreSQL plus scripts/demo-workload.sh) and stop it afterwards.
+# built-in demo (a throwaway PostgreSQL, Redis and MariaDB, each with its own light workload
+# from scripts/demo-workload*.sh) and stop it afterwards.
 #
 # Usage: scripts/run.sh [dbtap flags...]      (what `make run ARGS="..."` calls)
 #
-# Environment: DBTAP_BIN (default build/dbtap), DEMO_PORT (first port tried, default 54329).
+# Environment: DBTAP_BIN (default build/dbtap); the first port tried for each demo server:
+# DEMO_PORT (PostgreSQL, default 54329), DEMO_REDIS_PORT (6390), DEMO_MARIADB_PORT (33069).
+# Redis and MariaDB are left out, with one line saying so, when they are not installed.
 # Everything the demo starts is stopped by PID and its temp folder removed when dbtap exits,
 # on Ctrl-C, on SIGTERM/SIGHUP to this script, or on any error. See docs/demo.md.
 
@@ -17,19 +20,30 @@ ROOT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 DBTAP="${DBTAP_BIN:-$ROOT_DIR/build/dbtap}"
 NONE_FOUND="no database servers found"
 DEMO_FIRST_PORT="${DEMO_PORT:-54329}"
+REDIS_FIRST_PORT="${DEMO_REDIS_PORT:-6390}"
+MARIADB_FIRST_PORT="${DEMO_MARIADB_PORT:-33069}"
 DEMO_PORT_TRIES=100
 DEMO_HOST=127.0.0.1
-READY_TIMEOUT=30	# seconds to wait for the demo server to accept connections
-STOP_TIMEOUT=30		# seconds to wait for a fast shutdown before escalating
+REDIS_SERVER=/usr/bin/redis-server
+MARIADBD=/usr/sbin/mariadbd
+MARIADB_OS_USER=mysql
+READY_TIMEOUT=30	# seconds to wait for a demo server to accept connections
+PROBE_TIMEOUT=2		# seconds for one readiness probe (something else may hold the port)
+STOP_TIMEOUT=30		# seconds to wait for a server's own shutdown before escalating
 
 # State for cleanup: empty means "not started".
 demo_dir=""
 pm_pid=""
 workload_pid=""
+redis_pid=""
+redis_workload_pid=""
+mariadb_pid=""
+mariadb_workload_pid=""
 dbtap_pid=""
 signals_seen=0
-launching=""	# "workload" or "dbtap" while its `cmd &` and `x_pid=$!` are not both done
+launching=""	# name of the *_pid variable whose `cmd &` and `x_pid=$!` are not both done
 launch_prev_bg=""	# $! before that launch
+banner=""	# the demo's servers, how to connect, their workloads: printed once all run
 
 say() {
 	echo "run.sh: $*" >&2
@@ -46,12 +60,15 @@ die() {
 # commands): then take the PID from $!, if $! changed since the launch began.
 adopt_launched() {
 	if [[ -n "$launching" && "${!:-}" != "$launch_prev_bg" ]]; then
-		case "$launching" in
-		workload) workload_pid=$! ;;
-		dbtap) dbtap_pid=$! ;;
-		esac
+		printf -v "$launching" '%s' "$!"
 	fi
 	launching=""
+}
+
+# launch_begin VAR: a `cmd &` whose PID goes to VAR follows (see adopt_launched).
+launch_begin() {
+	launch_prev_bg=${!:-}
+	launching=$1
 }
 
 # wait_gone PID SECONDS: true once PID has exited, false if it still runs after SECONDS.
@@ -88,44 +105,97 @@ group_alive() {
 	return 1
 }
 
+# is_our_child PID: PID is a live child of this script. redis-server and mariadbd are (setsid
+# execs them in place): while that holds, the PID cannot belong to anything else.
+is_our_child() {
+	local line fields
+	[[ -n "$1" ]] || return 1
+	{ read -r line <"/proc/$1/stat"; } 2>/dev/null || return 1
+	read -r -a fields <<<"${line##*) }"
+	[[ "${fields[1]}" == "$$" && "${fields[0]}" != Z ]]
+}
+
+# stop_workload VAR: stop the workload whose PID is in VAR, then clear VAR.
 stop_workload() {
-	if [[ -z "$workload_pid" ]]; then
+	local var=$1 pid=${!1}
+	if [[ -z "$pid" ]]; then
 		return 0
 	fi
-	# The workload leads its own process group: one signal reaches all its pgbench/psql.
-	kill -TERM -- "-$workload_pid" 2>/dev/null || true
-	wait "$workload_pid" 2>/dev/null || true
+	# The workload leads its own process group: one signal reaches all its clients.
+	kill -TERM -- "-$pid" 2>/dev/null || true
+	wait "$pid" 2>/dev/null || true
 	local deadline=$((SECONDS + 5))
-	while group_alive "$workload_pid"; do
+	while group_alive "$pid"; do
 		if ((SECONDS >= deadline)); then
-			kill -KILL -- "-$workload_pid" 2>/dev/null || true
+			kill -KILL -- "-$pid" 2>/dev/null || true
 			break
 		fi
 		sleep 0.2
 	done
-	workload_pid=""
+	printf -v "$var" '%s' ""
 }
 
-stop_demo_server() {
+# Ask every demo server to shut down, all at once; finish_stop_* then wait for each.
+request_server_stops() {
 	# A signal right after pg_ctl start, before pm_pid was set: the PID file has it.
 	if [[ -z "$pm_pid" && -n "$demo_dir" && -r "$demo_dir/data/postmaster.pid" ]]; then
 		pm_pid=$(head -n 1 "$demo_dir/data/postmaster.pid")
 	fi
-	if ! is_demo_postmaster; then
+	if is_demo_postmaster; then
+		# SIGINT is PostgreSQL's "fast" shutdown (what pg_ctl stop -m fast sends).
+		kill -INT "$pm_pid" 2>/dev/null || true
+	else
 		pm_pid=""
+	fi
+	# SIGTERM: redis-server's shutdown (no save here: --save ""), mariadbd's normal shutdown.
+	if is_our_child "$redis_pid"; then
+		kill -TERM "$redis_pid" 2>/dev/null || true
+	fi
+	if is_our_child "$mariadb_pid"; then
+		kill -TERM "$mariadb_pid" 2>/dev/null || true
+	fi
+}
+
+finish_stop_postmaster() {
+	if [[ -z "$pm_pid" ]]; then
 		return 0
 	fi
-	# SIGINT to the postmaster is PostgreSQL's "fast" shutdown (what pg_ctl stop -m fast sends).
-	kill -INT "$pm_pid" 2>/dev/null || true
-	if ! wait_gone "$pm_pid" "$STOP_TIMEOUT"; then
+	if ! wait_gone "$pm_pid" "$STOP_TIMEOUT" && is_demo_postmaster; then
 		say "demo postmaster $pm_pid ignored fast shutdown, sending SIGQUIT"
 		kill -QUIT "$pm_pid" 2>/dev/null || true
-		if ! wait_gone "$pm_pid" 5; then
+		if ! wait_gone "$pm_pid" 5 && is_demo_postmaster; then
 			kill -KILL "$pm_pid" 2>/dev/null || true
 			wait_gone "$pm_pid" 5 || say "demo postmaster $pm_pid still running"
 		fi
 	fi
 	pm_pid=""
+}
+
+# finish_stop_child NAME VAR: wait for the server whose PID is in VAR (a child of ours, already
+# sent its stop signal), SIGKILL it after STOP_TIMEOUT, reap it, clear VAR.
+finish_stop_child() {
+	local name=$1 var=$2 pid=${!2}
+	if [[ -z "$pid" ]]; then
+		return 0
+	fi
+	local deadline=$((SECONDS + STOP_TIMEOUT))
+	while is_our_child "$pid"; do
+		if ((SECONDS >= deadline)); then
+			say "demo $name $pid did not stop within ${STOP_TIMEOUT}s, sending SIGKILL"
+			kill -KILL "$pid" 2>/dev/null || true
+			break
+		fi
+		sleep 0.2
+	done
+	wait "$pid" 2>/dev/null || true
+	printf -v "$var" '%s' ""
+}
+
+stop_demo_servers() {
+	request_server_stops
+	finish_stop_postmaster
+	finish_stop_child redis-server redis_pid
+	finish_stop_child mariadbd mariadb_pid
 }
 
 cleanup() {
@@ -139,8 +209,10 @@ cleanup() {
 		wait "$dbtap_pid" 2>/dev/null
 	fi
 	if [[ -n "$demo_dir" ]]; then
-		stop_workload
-		stop_demo_server
+		stop_workload workload_pid
+		stop_workload redis_workload_pid
+		stop_workload mariadb_workload_pid
+		stop_demo_servers
 		rm -rf -- "$demo_dir"
 		say "demo stopped, $demo_dir removed"
 		demo_dir=""
@@ -239,6 +311,8 @@ start_demo() {
 	# Resolved, to compare with the postmaster's /proc/PID/cwd (see is_demo_postmaster).
 	demo_dir=$(realpath -- "$demo_dir")
 	chown postgres: "$demo_dir"
+	# mktemp made it 0700: let the OS user mysql reach its own subfolder (traverse only).
+	chmod 0711 "$demo_dir"
 	(cd "$demo_dir" && runuser -u postgres -- "$PG_BIN/initdb" -D "$demo_dir/data" -U postgres \
 		-A trust -E UTF8 --locale=C >"$demo_dir/initdb.log" 2>&1) ||
 		{ cat "$demo_dir/initdb.log" >&2; die "initdb failed for the demo in $demo_dir/data"; }
@@ -278,20 +352,188 @@ EOF
 
 	# setsid: the workload and all its children get their own process group (PGID = its PID),
 	# and terminal Ctrl-C does not reach them: cleanup stops them in order.
-	launch_prev_bg=${!:-}
-	launching=workload
+	launch_begin workload_pid
 	PATH="$PG_BIN:$PATH" setsid "$ROOT_DIR/scripts/demo-workload.sh" "$DEMO_HOST" "$port" \
 		"$demo_dir" </dev/null >"$demo_dir/workload.log" 2>&1 &
 	workload_pid=$!
 	launching=""
 
-	cat >&2 <<EOF
-run.sh: $NONE_FOUND: started the built-in demo
-  PostgreSQL $major   postmaster PID $pm_pid, data $demo_dir/data
-                  listening on $DEMO_HOST:$port and $demo_dir/.s.PGSQL.$port
-                  connect: psql -h $DEMO_HOST -p $port -U postgres
-  workload        scripts/demo-workload.sh, PID $workload_pid, log $demo_dir/workload.log
-EOF
+	banner_add "PostgreSQL $major" "postmaster PID $pm_pid, data $demo_dir/data" \
+		"listening on $DEMO_HOST:$port and $demo_dir/.s.PGSQL.$port" \
+		"connect: psql -h $DEMO_HOST -p $port -U postgres"
+	banner_add workload \
+		"scripts/demo-workload.sh, PID $workload_pid, log $demo_dir/workload.log"
+}
+
+# banner_add LABEL LINE...: one entry of the demo banner, LABEL beside the first LINE and the
+# other LINEs under it.
+banner_add() {
+	local label=$1 line
+	shift
+	for line in "$@"; do
+		banner+="$(printf '  %-15s %s' "$label" "$line")"$'\n'
+		label=""
+	done
+}
+
+# missing_tools TOOL...: the ones not installed (as "a b c"), empty if all are.
+missing_tools() {
+	local tool missing=()
+	for tool in "$@"; do
+		if [[ "$tool" == /* ]]; then
+			[[ -x "$tool" ]] || missing+=("$tool")
+		else
+			command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
+		fi
+	done
+	echo "${missing[*]}"
+}
+
+# port_unused PORT: nothing listens on TCP PORT.
+port_unused() {
+	[[ -z "$(ss -Hltn "sport = :$1" 2>/dev/null)" ]]
+}
+
+# wait_server_ready NAME VAR LOG CHECK...: wait until the command CHECK succeeds while the
+# child whose PID is in VAR runs. 0 ready; 1 the server exited because its port was taken (the
+# caller tries the next port; VAR is cleared); dies on any other failure.
+wait_server_ready() {
+	local name=$1 var=$2 log=$3 deadline=$((SECONDS + READY_TIMEOUT))
+	shift 3
+	while ! "$@" >/dev/null 2>&1; do
+		if ! is_our_child "${!var}"; then
+			wait "${!var}" 2>/dev/null || true
+			printf -v "$var" '%s' ""
+			if grep -qs 'Address already in use\|Bind on TCP/IP port' "$log"; then
+				return 1
+			fi
+			tail -n 20 "$log" >&2
+			die "the demo $name failed to start (log above, from $log)"
+		fi
+		((SECONDS < deadline)) ||
+			die "the demo $name not ready after ${READY_TIMEOUT}s (log: $log)"
+		sleep 0.2
+	done
+	return 0
+}
+
+# redis_answers PORT: a Redis answers PING there. Bounded: if another program grabbed the port
+# first, it may accept the connection and never answer.
+redis_answers() {
+	local reply
+	reply=$(timeout --foreground "$PROBE_TIMEOUT" redis-cli -h "$DEMO_HOST" -p "$1" PING \
+		2>/dev/null)
+	[[ "$reply" == PONG ]]
+}
+
+# A throwaway Redis on the first free port from REDIS_FIRST_PORT, in the foreground as our
+# child, no persistence; then its workload. Left out, with one line, if not installed.
+start_redis() {
+	local missing port="" p version
+	missing=$(missing_tools "$REDIS_SERVER" redis-cli)
+	if [[ -n "$missing" ]]; then
+		say "demo without Redis: $missing not installed" \
+			"(apt-get install -y redis-server redis-tools)"
+		return 0
+	fi
+	mkdir -p "$demo_dir/redis"
+	for ((p = REDIS_FIRST_PORT; p < REDIS_FIRST_PORT + DEMO_PORT_TRIES; p++)); do
+		port_unused "$p" || continue
+		# setsid: own session, so a terminal Ctrl-C does not reach it; it execs in place,
+		# so $! is redis-server's own PID.
+		launch_begin redis_pid
+		setsid "$REDIS_SERVER" --bind "$DEMO_HOST" --port "$p" --save "" --appendonly no \
+			--dir "$demo_dir/redis" --daemonize no \
+			</dev/null >"$demo_dir/redis.log" 2>&1 &
+		redis_pid=$!
+		launching=""
+		if wait_server_ready redis-server redis_pid "$demo_dir/redis.log" \
+			redis_answers "$p"; then
+			port=$p
+			break
+		fi
+	done
+	[[ -n "$port" ]] || die "no free port for the demo Redis in $REDIS_FIRST_PORT..$((p - 1))"
+	version=$("$REDIS_SERVER" --version | sed -n 's/.* v=\([0-9]*\.[0-9]*\).*/\1/p')
+
+	launch_begin redis_workload_pid
+	setsid "$ROOT_DIR/scripts/demo-workload-redis.sh" "$DEMO_HOST" "$port" \
+		</dev/null >"$demo_dir/workload-redis.log" 2>&1 &
+	redis_workload_pid=$!
+	launching=""
+
+	banner_add "Redis $version" \
+		"redis-server PID $redis_pid, dir $demo_dir/redis, log $demo_dir/redis.log" \
+		"listening on $DEMO_HOST:$port" \
+		"connect: redis-cli -h $DEMO_HOST -p $port"
+	banner_add workload "scripts/demo-workload-redis.sh, PID $redis_workload_pid," \
+		"log $demo_dir/workload-redis.log"
+}
+
+# mariadb_answers SOCKET: the demo mariadbd answers a ping on its own unix socket.
+mariadb_answers() {
+	timeout --foreground "$PROBE_TIMEOUT" mariadb-admin --no-defaults \
+		--connect-timeout="$PROBE_TIMEOUT" -u root --socket="$1" ping
+}
+
+# A throwaway MariaDB (root without password, local only) on the first free port from
+# MARIADB_FIRST_PORT, in the foreground as our child; then its workload. Left out, with one
+# line, if not installed.
+start_mariadb() {
+	local missing port="" p version dir=$demo_dir/mariadb
+	missing=$(missing_tools "$MARIADBD" mariadb-install-db mariadb mariadb-admin)
+	if [[ -z "$missing" ]] && ! id "$MARIADB_OS_USER" >/dev/null 2>&1; then
+		missing="the OS user $MARIADB_OS_USER"
+	fi
+	if [[ -n "$missing" ]]; then
+		say "demo without MariaDB: $missing not installed" \
+			"(apt-get install -y mariadb-server mariadb-client)"
+		return 0
+	fi
+	mkdir -p "$dir"
+	chown "$MARIADB_OS_USER": "$dir"
+	# --no-defaults (first, as both programs require): nothing from /etc/mysql applies.
+	mariadb-install-db --no-defaults --user="$MARIADB_OS_USER" \
+		--datadir="$dir/data" --auth-root-authentication-method=normal --skip-test-db \
+		>"$dir/install.log" 2>&1 ||
+		{
+			tail -n 20 "$dir/install.log" >&2
+			die "mariadb-install-db failed for the demo in $dir/data"
+		}
+	for ((p = MARIADB_FIRST_PORT; p < MARIADB_FIRST_PORT + DEMO_PORT_TRIES; p++)); do
+		port_unused "$p" || continue
+		# As for Redis: own session, and $! is mariadbd's own PID (it switches to the OS
+		# user mysql itself, in place). --log-error: its messages in the demo folder.
+		launch_begin mariadb_pid
+		setsid "$MARIADBD" --no-defaults --user="$MARIADB_OS_USER" --datadir="$dir/data" \
+			--bind-address="$DEMO_HOST" --port="$p" --socket="$dir/mysqld.sock" \
+			--pid-file="$dir/mariadbd.pid" --log-error="$dir/mariadbd.log" \
+			--skip-log-bin --skip-name-resolve </dev/null >"$dir/mariadbd.out" 2>&1 &
+		mariadb_pid=$!
+		launching=""
+		if wait_server_ready mariadbd mariadb_pid "$dir/mariadbd.log" \
+			mariadb_answers "$dir/mysqld.sock"; then
+			port=$p
+			break
+		fi
+	done
+	[[ -n "$port" ]] ||
+		die "no free port for the demo MariaDB in $MARIADB_FIRST_PORT..$((p - 1))"
+	version=$("$MARIADBD" --version | sed -n 's/.* Ver \([0-9]*\.[0-9]*\).*/\1/p')
+
+	launch_begin mariadb_workload_pid
+	setsid "$ROOT_DIR/scripts/demo-workload-mariadb.sh" "$DEMO_HOST" "$port" \
+		</dev/null >"$demo_dir/workload-mariadb.log" 2>&1 &
+	mariadb_workload_pid=$!
+	launching=""
+
+	banner_add "MariaDB $version" "mariadbd PID $mariadb_pid, data $dir/data" \
+		"log $dir/mariadbd.log" \
+		"listening on $DEMO_HOST:$port and $dir/mysqld.sock" \
+		"connect: mariadb -h $DEMO_HOST -P $port -u root" \
+		"     or: mariadb -S $dir/mysqld.sock -u root"
+	banner_add workload "scripts/demo-workload-mariadb.sh, PID $mariadb_workload_pid," \
+		"log $demo_dir/workload-mariadb.log"
 }
 
 # ---- main ----
@@ -331,8 +573,16 @@ if ((want_demo)); then
 	fi
 	if grep -qxF "$NONE_FOUND" <<<"$list_out"; then
 		start_demo
+		start_redis
+		start_mariadb
+		say "$NONE_FOUND: started the built-in demo"
+		printf '%s' "$banner" >&2
 		if ((!user_pid)); then
-			extra_args=(--pid "$pm_pid")
+			for pid in "$pm_pid" "$redis_pid" "$mariadb_pid"; do
+				if [[ -n "$pid" ]]; then
+					extra_args+=(--pid "$pid")
+				fi
+			done
 		fi
 	else
 		say "found these database servers:"
@@ -344,14 +594,13 @@ fi
 cmd=("$DBTAP" "${extra_args[@]}" "$@")
 if ((want_demo)); then
 	say "starting: ${cmd[*]}"
-	say "press Ctrl-C to stop${demo_dir:+ (the demo server and workload stop with it)}"
+	say "press Ctrl-C to stop${demo_dir:+ (the demo servers and workloads stop with it)}"
 fi
 
 # dbtap runs as a background child so that signals to this script run the traps at once
 # (bash defers traps while a foreground child runs); stdin is passed on explicitly, since a
 # background child would otherwise get /dev/null. Ctrl-C reaches dbtap through on_signal.
-launch_prev_bg=${!:-}
-launching=dbtap
+launch_begin dbtap_pid
 "${cmd[@]}" <&0 &
 dbtap_pid=$!
 launching=""
