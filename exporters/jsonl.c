@@ -404,6 +404,8 @@ static void put_sample(struct dbtap_jsonl *j, const struct dbtap_snapshot *snap,
 		member_str(j, "error.type", sm->status[0] ? sm->status : ERROR_TYPE_OTHER);
 	}
 	member_u64(j, "rows", sm->rows);
+	if (sm->series->flags & DBTAP_AGG_F_BATCH) /* a batch's rows are its commands */
+		member_u64(j, "db.operation.batch.size", sm->rows);
 	put_peer(j, &sm->peer);
 	member_u64(j, "thread.id", sm->tid);
 	put_raw(j, "}\n");

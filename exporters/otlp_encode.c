@@ -1125,7 +1125,10 @@ static void sample_attrs(cJSON *attrs, const struct dbtap_sample *sm)
 		attr_str(attrs, "db.response.status_code", sm->status);
 		attr_str(attrs, "error.type", sm->status[0] ? sm->status : ERROR_TYPE_OTHER);
 	}
-	attr_int(attrs, "db.response.returned_rows", (int64_t)sm->rows);
+	if (s->flags & DBTAP_AGG_F_BATCH) /* a batch's rows are its commands (Redis EXEC) */
+		attr_int(attrs, "db.operation.batch.size", (int64_t)sm->rows);
+	else
+		attr_int(attrs, "db.response.returned_rows", (int64_t)sm->rows);
 	attr_str(attrs, "server.address", s->server_address);
 	if (s->server_port)
 		attr_int(attrs, "server.port", s->server_port);
