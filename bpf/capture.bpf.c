@@ -311,11 +311,11 @@ static __always_inline __u64 conn_ident(struct sock *sk, __u16 family, bool dire
 }
 
 static __always_inline struct conn_state *conn_get(struct sock *sk, __u16 family, __u32 tgid,
-						   struct dbtap_proc *p, bool create, bool direct)
+						   bool create, bool direct)
 {
 	bool fresh;
 	struct conn_state *c =
-		conn_lookup((__u64)sk, conn_ident(sk, family, direct), tgid, p, create, &fresh);
+		conn_lookup((__u64)sk, conn_ident(sk, family, direct), tgid, create, &fresh);
 
 	if (c && fresh)
 		addr_from_sock(sk, family, c);
@@ -329,18 +329,14 @@ static __always_inline struct conn_state *conn_get(struct sock *sk, __u16 family
 static __always_inline int on_chunk(struct sock *sk, long ret, __u8 dir, struct io_src *src,
 				    __u32 tgid, bool direct)
 {
-	struct dbtap_proc *p;
 	struct conn_state *c;
 	struct scratch *s;
 	__u16 family;
 
 	if (ret < 0 || !sk || !sock_is_stream(sk, &family, direct))
 		return 0;
-	p = bpf_map_lookup_elem(&procs, &tgid);
-	if (!p)
-		return 0;
 	count(DBTAP_CNT_EVENTS);
-	c = conn_get(sk, family, tgid, p, ret > 0, direct);
+	c = conn_get(sk, family, tgid, ret > 0, direct);
 	if (!c)
 		return 0;
 	s = chunk_begin((__u64)sk, tgid, dir);

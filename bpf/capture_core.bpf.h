@@ -134,15 +134,18 @@ static __always_inline void emit_text_once(struct scratch *s, __u16 system, __u6
 
 /*
  * The state of connection @key (the struct sock address) seen from process @tgid with peer
- * identity @ident, created from the zero template when @create; NULL when there is none or
- * the map is full (counted). An entry whose owner or peer differs is stale (its connection
- * ended unseen and the socket was reused): it is counted closed and replaced. *@ret_new says
- * the caller must fill in the addresses.
+ * identity @ident, created from the zero template when @create (with the instance, system and
+ * names of @tgid's "procs" entry: looked up only then, so a known connection costs one
+ * lookup); NULL when there is none, the process is not a server's, or the map is full
+ * (counted). An entry whose owner or peer differs is stale (its connection ended unseen and
+ * the socket was reused): it is counted closed and replaced. *@ret_new says the caller must
+ * fill in the addresses.
  */
-static __always_inline struct conn_state *
-conn_lookup(__u64 key, __u64 ident, __u32 tgid, struct dbtap_proc *p, bool create, bool *ret_new)
+static __always_inline struct conn_state *conn_lookup(__u64 key, __u64 ident, __u32 tgid,
+						      bool create, bool *ret_new)
 {
 	struct conn_state *c = bpf_map_lookup_elem(&conns, &key), *tmpl;
+	struct dbtap_proc *p;
 	__u32 zero = 0;
 
 	*ret_new = false;
@@ -153,8 +156,9 @@ conn_lookup(__u64 key, __u64 ident, __u32 tgid, struct dbtap_proc *p, bool creat
 	}
 	if (c || !create)
 		return c;
+	p = bpf_map_lookup_elem(&procs, &tgid);
 	tmpl = bpf_map_lookup_elem(&conn_zero, &zero);
-	if (!tmpl)
+	if (!p || !tmpl)
 		return NULL;
 	if (bpf_map_update_elem(&conns, &key, tmpl, BPF_NOEXIST) &&
 	    !bpf_map_lookup_elem(&conns, &key)) {

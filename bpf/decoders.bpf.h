@@ -29,18 +29,18 @@ static __always_inline void decode_chunk(struct scratch *s, struct conn_state *c
 		break;
 #ifndef DBTAP_SKIP_REDIS
 	case DBTAP_SYS_REDIS:
-		dbtap_redis_chunk(s);
+		dbtap_redis_chunk(s, c);
 		break;
 #endif
 #ifndef DBTAP_SKIP_MYSQL
 	case DBTAP_SYS_MYSQL:
 	case DBTAP_SYS_MARIADB:
-		dbtap_mysql_chunk(s);
+		dbtap_mysql_chunk(s, c);
 		break;
 #endif
 #ifndef DBTAP_SKIP_MONGO
 	case DBTAP_SYS_MONGODB:
-		dbtap_mongo_chunk(s);
+		dbtap_mongo_chunk(s, c);
 		break;
 #endif
 	}

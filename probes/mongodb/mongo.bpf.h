@@ -1149,15 +1149,11 @@ static __always_inline void mg_start(struct scratch *s, struct conn_state *c)
 	emit_conn(s, c, DBTAP_EV_CONN_OPEN, 0, 0);
 }
 
-/* Decode one chunk of a MongoDB connection. Global: verified once. */
-__noinline int dbtap_mongo_chunk(struct scratch *s)
+/* Decode one chunk of MongoDB connection @c. Global: verified once. */
+__noinline int dbtap_mongo_chunk(struct scratch *s, struct conn_state *c)
 {
-	struct conn_state *c;
 
-	if (!s)
-		return 0;
-	c = conn_of(s);
-	if (!c)
+	if (!s || !c)
 		return 0;
 	if (c->phase == MG_PHASE_START)
 		mg_start(s, c);

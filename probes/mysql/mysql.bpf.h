@@ -1011,15 +1011,11 @@ __noinline int dbtap_mysql_start(struct scratch *s, struct conn_state *c)
 	return 0;
 }
 
-/* Decode one chunk of a MySQL/MariaDB connection. Global: verified once. */
-__noinline int dbtap_mysql_chunk(struct scratch *s)
+/* Decode one chunk of MySQL/MariaDB connection @c. Global: verified once. */
+__noinline int dbtap_mysql_chunk(struct scratch *s, struct conn_state *c)
 {
-	struct conn_state *c;
 
-	if (!s)
-		return 0;
-	c = conn_of(s);
-	if (!c)
+	if (!s || !c)
 		return 0;
 	s->ch.closing = 0;
 	if (c->phase == MYSQL_PHASE_START)

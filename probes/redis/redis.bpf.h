@@ -1143,17 +1143,13 @@ static __always_inline void redis_start(struct scratch *s, struct conn_state *c)
 	emit_conn(s, c, DBTAP_EV_CONN_OPEN, 0, 0);
 }
 
-/* Decode one chunk of a Redis connection. Global: verified once. */
-__noinline int dbtap_redis_chunk(struct scratch *s)
+/* Decode one chunk of Redis connection @c. Global: verified once. */
+__noinline int dbtap_redis_chunk(struct scratch *s, struct conn_state *c)
 {
 	struct redis_walk w = {};
-	struct conn_state *c;
 	__u32 nr;
 
-	if (!s)
-		return 0;
-	c = conn_of(s);
-	if (!c)
+	if (!s || !c)
 		return 0;
 	if (c->phase == REDIS_PHASE_START && s->ch.avail)
 		redis_start(s, c);

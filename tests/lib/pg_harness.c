@@ -168,11 +168,10 @@ static void pgh_addr(struct conn_state *c, const struct pgh_conn_reg *r)
 	c->local.port = PGH_LOCAL_PORT;
 }
 
-static struct conn_state *pgh_conn_get(const struct pgh_conn_reg *r, struct dbtap_proc *p,
-				       bool create)
+static struct conn_state *pgh_conn_get(const struct pgh_conn_reg *r, bool create)
 {
 	bool fresh;
-	struct conn_state *c = conn_lookup(r->sk, r->ident, r->tgid, p, create, &fresh);
+	struct conn_state *c = conn_lookup(r->sk, r->ident, r->tgid, create, &fresh);
 
 	if (c && fresh)
 		pgh_addr(c, r); /* what conn_get() reads from the struct sock */
@@ -193,7 +192,6 @@ int pgh_conn_open_system(__u64 sk, __u32 instance, __u16 system, __u32 db_id, __
 		.user_id = user_id,
 	};
 	struct pgh_conn_reg *r;
-	struct dbtap_proc *p;
 	unsigned int i;
 
 	if (!sk)
@@ -213,11 +211,10 @@ int pgh_conn_open_system(__u64 sk, __u32 instance, __u16 system, __u32 db_id, __
 	r->tgid = instance + 1 + (__u32)(r - pgh.regs); /* one backend per connection */
 	if (bpf_map_update_elem(&procs, &r->tgid, &proc, BPF_ANY))
 		return -E2BIG;
-	p = bpf_map_lookup_elem(&procs, &r->tgid);
-	if (!p)
+	if (!bpf_map_lookup_elem(&procs, &r->tgid))
 		return -ENOENT;
 	shim_pid_tgid = ((__u64)r->tgid << 32) | r->tgid;
-	return pgh_conn_get(r, p, true) ? 0 : -E2BIG;
+	return pgh_conn_get(r, true) ? 0 : -E2BIG;
 }
 
 /* ---- chunks: on_chunk() of bpf/capture.bpf.c ---- */
@@ -225,7 +222,6 @@ int pgh_conn_open_system(__u64 sk, __u32 instance, __u16 system, __u32 db_id, __
 int pgh_chunk(__u64 sk, enum io_dir dir, const void *bytes, __u32 len, __u64 now_ns)
 {
 	struct pgh_conn_reg *r = pgh_reg_find(sk);
-	struct dbtap_proc *p;
 	struct conn_state *c;
 	struct scratch *s;
 	__u32 want;
@@ -236,11 +232,8 @@ int pgh_chunk(__u64 sk, enum io_dir dir, const void *bytes, __u32 len, __u64 now
 		return -EINVAL;
 	shim_clock_ns = now_ns;
 	shim_pid_tgid = ((__u64)r->tgid << 32) | r->tgid;
-	p = bpf_map_lookup_elem(&procs, &r->tgid);
-	if (!p)
-		return 0;
 	count(DBTAP_CNT_EVENTS);
-	c = pgh_conn_get(r, p, len > 0);
+	c = pgh_conn_get(r, len > 0);
 	if (!c)
 		return 0;
 	s = chunk_begin(sk, r->tgid, dir);
