@@ -3,8 +3,9 @@
  * redis_user.c - Redis (RESP2/RESP3): the userspace half. A text record from the kernel
  * decoder (probes/redis/redis.bpf.h) is "COMMAND [SUBCOMMAND] [key as seen]"; it becomes
  *   db.operation.name  "GET", or "CLIENT SETNAME" for commands with subcommands
- *   db.query.summary   "GET user:?:cart" (the key pattern: digit runs folded to '?', as the
- *                      kernel's fingerprint folds them)
+ *   db.query.summary   "GET user:?:cart" (the key pattern: hex-with-digit segments and digit
+ *                      runs folded to '?'; the kernel folds digit runs only, and the store
+ *                      merges what normalizes alike)
  *   text               the summary; with raw text opted in, the captured bytes
  *   db.collection.name "" (Redis keys are not collections; the pattern is in the summary)
  * Arguments other than the key are never captured, so never leave the host.
@@ -46,13 +47,62 @@ static char printable(char c)
 	return c >= 0x20 && c < 0x7f ? c : '?';
 }
 
+static bool is_alnum(char c)
+{
+	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+
+static bool is_hex(char c)
+{
+	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
+/*
+ * The key's pattern, appended to @out at @len (NUL terminated, never past @size): segments
+ * (runs of letters and digits between other characters) that are identifiers — hex with a
+ * digit, as session ids and hashes are — become one '?'; elsewhere digit runs do
+ * ("user:1234:cart" -> "user:?:cart", "session:3fa9c1" -> "session:?",
+ * "order12" -> "order?"). Returns the new length.
+ */
+static size_t key_pattern(const char *key, const char *end, char *out, size_t len, size_t size)
+{
+	while (key < end && len + 1 < size) {
+		const char *seg = key;
+		bool hex = true, digit = false, in_digits = false;
+
+		if (!is_alnum(*key)) {
+			out[len++] = printable(*key++);
+			continue;
+		}
+		for (; key < end && is_alnum(*key); key++) {
+			hex = hex && is_hex(*key);
+			digit = digit || (*key >= '0' && *key <= '9');
+		}
+		if (hex && digit) {
+			out[len++] = '?';
+			continue;
+		}
+		for (; seg < key && len + 1 < size; seg++) {
+			if (*seg >= '0' && *seg <= '9') {
+				if (!in_digits)
+					out[len++] = '?';
+				in_digits = true;
+				continue;
+			}
+			in_digits = false;
+			out[len++] = *seg;
+		}
+	}
+	out[len] = 0;
+	return len;
+}
+
 int dbtap_redis_normalize(const char *text, size_t len, uint16_t flags, bool raw,
 			  struct sql_normalized *ret)
 {
 	const char *p = text, *end = text + len, *key = NULL;
 	size_t n, out_len = 0, i;
 	char *summary;
-	bool digits = false;
 
 	(void)flags;
 	if (!ret)
@@ -75,16 +125,7 @@ int dbtap_redis_normalize(const char *text, size_t len, uint16_t flags, bool raw
 	memcpy(summary, ret->operation, out_len + 1);
 	if (key && key < end && out_len + 2 < sizeof(ret->summary)) {
 		summary[out_len++] = ' ';
-		for (; key < end && out_len + 1 < sizeof(ret->summary); key++) {
-			if (*key >= '0' && *key <= '9') {
-				if (!digits)
-					summary[out_len++] = '?';
-				digits = true;
-				continue;
-			}
-			digits = false;
-			summary[out_len++] = printable(*key);
-		}
+		out_len = key_pattern(key, end, summary, out_len, sizeof(ret->summary));
 		summary[out_len] = 0;
 	}
 	if (raw) {

@@ -1075,6 +1075,12 @@ static void r15_normalize(void **state)
 		    false, "SET", "SET a?b ?", "SET a?b ?");
 	expect_norm("HSET order:12-34:99x", false, "HSET", "HSET order:?-?:?x",
 		    "HSET order:?-?:?x");
+	/* identifiers (hex with a digit) fold whole, as session ids and hashes vary */
+	expect_norm("GET session:3fa9c1d2", false, "GET", "GET session:?", "GET session:?");
+	expect_norm("GET cache:user:42:feed", false, "GET", "GET cache:user:?:feed",
+		    "GET cache:user:?:feed");
+	expect_norm("GET order12", false, "GET", "GET order?", "GET order?");
+	expect_norm("GET deadbeef:face", false, "GET", "GET deadbeef:face", "GET deadbeef:face");
 	expect_norm("", false, "", "", "");
 }
 
