@@ -1168,6 +1168,8 @@ static void test_garbage(void **state)
 #define RESTART_ROUNDS	     2
 #define RESTART_PGBENCH_ARGS "-S -c 2 -T 6"
 #define RESTART_RUN_MS	     500
+#define RESTART_FREE_POLLS   50 /* ... of RESTART_FREE_POLL_MS: 5 s for deferred frees */
+#define RESTART_FREE_POLL_MS 100
 #define BPF_NAME_PREFIX	     "dbtap"
 
 struct id_set {
@@ -1249,6 +1251,20 @@ static cJSON *bpftool_show(const char *what)
 	return json;
 }
 
+/* Whether any program of @ids is still loaded. */
+static bool any_loaded(const struct id_set *ids)
+{
+	cJSON *progs = bpftool_show("prog"), *prog;
+	bool found = false;
+
+	cJSON_ArrayForEach (prog, progs) {
+		if (id_set_has(ids, int_at(prog, "id")))
+			found = true;
+	}
+	cJSON_Delete(progs);
+	return found;
+}
+
 static bool has_dbtap_name(const cJSON *prog)
 {
 	const char *name = testutil_json_string(prog, "name");
@@ -1300,6 +1316,10 @@ static void test_restart_under_load(void **state)
 		fail_msg("pgbench " RESTART_PGBENCH_ARGS ": exit %d\n%s", rc, out ?: "");
 	free(out);
 
+	/* The kernel frees a program whose last reference went away in deferred (RCU) work:
+	 * on a busy machine bpftool may still list it for a moment. Wait for that, boundedly. */
+	for (round = 0; round < RESTART_FREE_POLLS && any_loaded(ours); round++)
+		testutil_sleep_ms(RESTART_FREE_POLL_MS);
 	collect_held_prog_ids(held);
 	progs = bpftool_show("prog");
 	cJSON_ArrayForEach (prog, progs) {
