@@ -9,6 +9,7 @@
 #ifndef DBTAP_DECODERS_BPF_H
 #define DBTAP_DECODERS_BPF_H
 
+#include "probes/sql/sql_fingerprint.bpf.h"
 #include "probes/postgresql/pg.bpf.h"
 #ifndef DBTAP_SKIP_REDIS
 #include "probes/redis/redis.bpf.h"

@@ -178,42 +178,11 @@ struct my_scan {
 	__u32 off;
 	__u32 end;
 	__u32 hash; /* name: FNV-1a 32 */
-	__u32 len;  /* name: bytes before the NUL; fp: bytes fingerprinted */
+	__u32 len;  /* name: bytes before the NUL */
 	__u8 done;  /* name: NUL found */
 	__u8 match; /* version: bytes of "MariaDB" matched */
 	__u8 found; /* version: "MariaDB" seen */
 };
-
-static long my_fp_cb(__u64 i, void *arg)
-{
-	struct my_scan *w = arg;
-	__u32 p = w->off + (__u32)i * 8, n;
-	__u64 bytes;
-	int r;
-
-	if (p >= w->end)
-		return 1;
-	n = w->end - p < 8 ? w->end - p : 8;
-	/* p < 2 * SCRATCH_SIZE: the 8-byte load stays inside the buffer (see struct scratch) */
-	__builtin_memcpy(&bytes, &w->s->buf[bound(p, 2 * SCRATCH_SIZE - 1)], sizeof(bytes));
-	r = dbtap_fp_step8(&w->s->fp, bytes, n);
-	w->len += r & 0xff;
-	return (r & FP_STEP_NUL) || n < 8;
-}
-
-/* Fingerprint (MySQL quoting) of the SQL at [off, end) of the scratch; its length in @ret_len. */
-static __always_inline __u64 my_fingerprint(struct scratch *s, __u32 off, __u32 end, __u32 *ret_len)
-{
-	struct my_scan w = {.s = s, .off = off, .end = end};
-	__u32 n = end > off ? end - off : 0;
-
-	sql_fp_init(&s->fp, SQL_FP_MYSQL);
-	if (n > SCRATCH_SIZE)
-		n = SCRATCH_SIZE;
-	bpf_loop((n + 7) / 8, my_fp_cb, &w, 0);
-	*ret_len = w.len;
-	return dbtap_fp_finish(&s->fp);
-}
 
 static long my_name_cb(__u64 i, void *arg)
 {
@@ -390,7 +359,7 @@ static __always_inline __u64 my_query_hash(struct scratch *s, struct conn_state 
 {
 	__u32 end = body_end < s->ch.msg_end ? body_end : s->ch.msg_end;
 	__u32 len = 0;
-	__u64 h = my_fingerprint(s, off, end, &len);
+	__u64 h = dbtap_sql_fp_scratch(s, off, end, SQL_FP_MYSQL, &len);
 
 	emit_text_once(s, c->system, h, off, len, end < body_end ? DBTAP_TEXT_F_TRUNCATED : 0);
 	return h;

@@ -138,79 +138,17 @@ static __always_inline bool pg_backend_type(__u8 t)
 
 /* ---- text helpers over the scratch buffer ---- */
 
-/* Global (not static) functions are verified once, on their own, with opaque arguments:
- * the lexer's many branches cost the verifier once instead of once per caller state. */
-/* Feed up to 8 bytes packed little-endian in @bytes (@n of them): one call per 8 bytes keeps
- * the per-byte overhead of bpf_loop and the call itself low. Returns the bytes consumed, with
- * FP_STEP_NUL set when a NUL ended the text. */
-#define FP_STEP_NUL 0x100
-__noinline int dbtap_fp_step8(struct sql_fp *fp, __u64 bytes, __u32 n)
-{
-	__u32 i;
-
-	if (!fp)
-		return FP_STEP_NUL;
-	for (i = 0; i < 8; i++) {
-		__u8 c = (__u8)(bytes >> (i * 8));
-
-		if (i >= n)
-			return i;
-		if (c == 0)
-			return i | FP_STEP_NUL;
-		sql_fp_step_fast(fp, c);
-	}
-	return 8;
-}
-
-__noinline __u64 dbtap_fp_finish(struct sql_fp *fp)
-{
-	if (!fp)
-		return 1;
-	return sql_fp_finish(fp);
-}
-
 struct scan {
 	struct scratch *s;
 	__u32 off;
 	__u32 end;
 	__u32 hash;	  /* cstr: FNV-1a 32 */
-	__u32 len;	  /* cstr: bytes before the NUL; fp: bytes fingerprinted */
+	__u32 len;	  /* cstr: bytes before the NUL */
 	__u32 at;	  /* err: offset of the SQLSTATE value */
 	__u64 rows;	  /* tag: the last number */
 	__u8 done;	  /* cstr: NUL found */
 	__u8 field_start; /* err: next byte is a field code */
 };
-
-static long pg_fp_cb(__u64 i, void *arg)
-{
-	struct scan *w = arg;
-	__u32 p = w->off + (__u32)i * 8, n;
-	__u64 bytes;
-	int r;
-
-	if (p >= w->end)
-		return 1;
-	n = w->end - p < 8 ? w->end - p : 8;
-	/* p < 2 * SCRATCH_SIZE: the 8-byte load stays inside the buffer (see struct scratch) */
-	__builtin_memcpy(&bytes, &w->s->buf[bound(p, 2 * SCRATCH_SIZE - 1)], sizeof(bytes));
-	r = dbtap_fp_step8(&w->s->fp, bytes, n);
-	w->len += r & 0xff;
-	return (r & FP_STEP_NUL) || n < 8;
-}
-
-/* Fingerprint of the NUL-terminated SQL at [off, end) of the scratch; its length in @ret_len. */
-static __always_inline __u64 pg_fingerprint(struct scratch *s, __u32 off, __u32 end, __u32 *ret_len)
-{
-	struct scan w = {.s = s, .off = off, .end = end};
-	__u32 n = end > off ? end - off : 0;
-
-	sql_fp_init(&s->fp, SQL_FP_POSTGRESQL);
-	if (n > SCRATCH_SIZE)
-		n = SCRATCH_SIZE;
-	bpf_loop((n + 7) / 8, pg_fp_cb, &w, 0);
-	*ret_len = w.len;
-	return dbtap_fp_finish(&s->fp);
-}
 
 static long pg_cstr_cb(__u64 i, void *arg)
 {
@@ -321,7 +259,7 @@ static __always_inline __u64 pg_query_hash(struct scratch *s, __u32 off, __u32 b
 {
 	__u32 end = body_end < s->ch.msg_end ? body_end : s->ch.msg_end;
 	__u32 len = 0;
-	__u64 h = pg_fingerprint(s, off, end, &len);
+	__u64 h = dbtap_sql_fp_scratch(s, off, end, SQL_FP_POSTGRESQL, &len);
 
 	emit_text_once(s, DBTAP_SYS_POSTGRESQL, h, off, len,
 		       end < body_end ? DBTAP_TEXT_F_TRUNCATED : 0);

@@ -745,7 +745,7 @@ static int run_scenario(const struct scenario *sc, const struct plan *pl, char *
 
 /* ---- expected values ---- */
 
-/* The kernel's fingerprint of @sql, computed here byte by byte like pg_fingerprint(). */
+/* The kernel's fingerprint of @sql, computed here byte by byte like dbtap_sql_fp_scratch(). */
 static uint64_t fp(const char *sql)
 {
 	struct sql_fp f;
