@@ -40,8 +40,7 @@
 #define PGBENCH_TX_PER_CLIENT 250
 #define PGBENCH_TX	      (PGBENCH_CLIENTS * PGBENCH_TX_PER_CLIENT)
 #define PGBENCH_TIMEOUT_MS    300000
-#define SLEEP_S		      0.05  /* pg_sleep() argument of test_latency_percentiles */
-#define SLEEP_TOLERANCE_S     0.005 /* p50/p99 must fall in [SLEEP_S, SLEEP_S + this] */
+#define SLEEP_S		      0.05 /* pg_sleep() argument of test_latency_percentiles */
 #define GARBAGE_BYTES	      4096
 #define GARBAGE_SEED	      0x5eed1234abcd9876ULL
 #define TIME_SKEW_S	      600  /* series time must be within this of the wall clock */
@@ -782,11 +781,25 @@ static void test_pgbench_modes(void **state)
 
 /* ---- 3. latency percentiles ---- */
 
+/*
+ * A shared machine can stretch any one round trip (CI saw 50 ms sleeps take 60-600 ms), so the
+ * agent is judged against what this run really did, never against a quiet-machine window:
+ * each query's server time lies between SLEEP_S and the client's round trip of that query
+ * (plus the send hook's lag, HOOK_LAG_S); the --slow-threshold 40ms agent samples every query
+ * with its exact duration; the default agent's histogram percentiles, min and max match those
+ * exact durations to a bucket; its "slow" samples are exactly the queries of 100 ms or more.
+ */
 #define SLEEP_QUERIES	   20
-#define SLEEP_ATTEMPTS	   20
 #define SLEEP_TEXT	   "SELECT pg_sleep(?)"
 #define SLOW_THRESHOLD_ARG "40ms" /* --slow-threshold of the second agent: below SLEEP_S */
 #define SLOW_THRESHOLD_S   0.04
+#define DEFAULT_SLOW_S	   0.1	  /* the default --slow-threshold */
+#define TWO_AGENTS_S	   0.002  /* both agents time one query within this of each other */
+#define BUCKET_REL	   0.0625 /* a histogram bucket's width, relative (16 per power of 2) */
+/* The server's send hook runs after the reply left (at syscall exit on the syscall path), and
+ * the woken client may preempt the server before it gets there: a query's time can exceed
+ * the client's round trip by that lag (65 us seen on an idle machine). */
+#define HOOK_LAG_S	   0.05
 
 static double monotonic_s(void)
 {
@@ -796,31 +809,44 @@ static double monotonic_s(void)
 	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-/* Run pg_sleep SLEEP_QUERIES times; the slowest round trip as the client saw it, in seconds. */
-static double run_sleeps(PGconn *c)
+/* Run pg_sleep SLEEP_QUERIES times; each round trip as the client saw it, in seconds. */
+static void run_sleeps(PGconn *c, double rtt[SLEEP_QUERIES])
 {
-	double slowest = 0;
 	char sql[64];
 	int i;
 
 	snprintf(sql, sizeof(sql), "SELECT pg_sleep(%g)", SLEEP_S);
 	for (i = 0; i < SLEEP_QUERIES; i++) {
-		double t0 = monotonic_s(), took;
+		double t0 = monotonic_s();
 
 		pgserver_exec(c, sql);
-		took = monotonic_s() - t0;
-		if (took > slowest)
-			slowest = took;
+		rtt[i] = monotonic_s() - t0;
 	}
-	return slowest;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return (x > y) - (x < y);
+}
+
+/* Nearest-rank quantile @q of the @n values in @v (sorted ascending). */
+static double nearest_rank(const double *v, int n, double q)
+{
+	int rank = (int)ceil(q * n * (1 - 1e-12));
+
+	return v[(rank < 1 ? 1 : rank > n ? n : rank) - 1];
 }
 
 /*
  * The samples of pg_sleep in @lines (the --slow-threshold SLOW_THRESHOLD_ARG agent): every one
- * of the SLEEP_QUERIES, each "slow", at least SLEEP_S long and at most the slowest round trip,
- * one after the other on the connection (each starts after the previous one ended).
+ * of the SLEEP_QUERIES, each "slow", the i-th at least SLEEP_S long and at most the client's
+ * i-th round trip @rtt (plus HOOK_LAG_S), one after the other on the connection (each starts after the previous
+ * one ended). Their durations go to @dur, in order.
  */
-static void check_slow_samples(const cJSON *lines, double slowest)
+static void check_slow_samples(const cJSON *lines, const double rtt[SLEEP_QUERIES],
+			       double dur[SLEEP_QUERIES])
 {
 	const cJSON *line;
 	int64_t prev_end = 0;
@@ -834,15 +860,19 @@ static void check_slow_samples(const cJSON *lines, double slowest)
 		if (strcmp(testutil_json_string(line, "kind") ?: "", "dbtap.sample") || !text ||
 		    strcmp(text, SLEEP_TEXT))
 			continue;
+		if (n >= SLEEP_QUERIES)
+			fail_msg("more than %d pg_sleep samples", SLEEP_QUERIES);
 		check_sample(line);
 		if (!sample_has_reason(line, "slow"))
 			fail_msg("pg_sleep(%g) sample %u not \"slow\" at --slow-threshold %s",
 				 SLEEP_S, n, SLOW_THRESHOLD_ARG);
 		assert_false(sample_has_reason(line, "error"));
 		duration = number_at(line, "duration_s");
-		if (duration < SLEEP_S || duration > slowest)
-			fail_msg("pg_sleep sample duration_s %.6f, want in [%.3f, %.6f]", duration,
-				 SLEEP_S, slowest);
+		if (duration < SLEEP_S || duration > rtt[n] + HOOK_LAG_S)
+			fail_msg("pg_sleep sample %u: duration_s %.6f, want in [%.3f, %.6f] (the "
+				 "client's round trip %.6f + %.3f)",
+				 n, duration, SLEEP_S, rtt[n] + HOOK_LAG_S, rtt[n], HOOK_LAG_S);
+		dur[n] = duration;
 		start = check_time_us(testutil_json_string(line, "start"));
 		if (start < prev_end)
 			fail_msg("pg_sleep sample %u starts at %lld us, before the previous ended "
@@ -857,42 +887,46 @@ static void check_slow_samples(const cJSON *lines, double slowest)
 	expect_u64(n, SLEEP_QUERIES, "pg_sleep samples at --slow-threshold " SLOW_THRESHOLD_ARG);
 }
 
+/* @got (a histogram figure) is @want (an exact duration) to within a bucket and both agents'
+ * timing difference. */
+static void expect_near(double got, double want, const char *what)
+{
+	if (fabs(got - want) > want * BUCKET_REL + TWO_AGENTS_S)
+		fail_msg("%s %.6f s, want %.6f s (exact, from the samples) +- %.1f%% + %.3f s",
+			 what, got, want, BUCKET_REL * 100, TWO_AGENTS_S);
+}
+
 static void test_latency_percentiles(void **state)
 {
 	struct fixture *f = *state;
+	double rtt[SLEEP_QUERIES], dur[SLEEP_QUERIES], sorted[SLEEP_QUERIES], slowest = 0;
+	unsigned int slow_sure = 0, slow_maybe = 0, slow_got;
 	const cJSON *line, *found = NULL;
-	double p50, p99, slowest = 0;
-	cJSON *lines = NULL;
-	int attempt;
+	cJSON *lines;
+	PGconn *c;
+	int i;
 
-	/* The server's time is at most the client's round trip. On a busy shared machine one
-	 * pg_sleep can really take longer than the window, and then the agent is right to report
-	 * it: retry the run, and judge the agent only on a run where every round trip fit. A
-	 * second agent with a slow threshold below SLEEP_S watches the same run for its samples. */
 	_Static_assert(SLOW_THRESHOLD_S < SLEEP_S, "the second agent must see every sleep as slow");
-	_Static_assert(SLEEP_S + SLEEP_TOLERANCE_S < 0.1, "the first agent (100 ms) must see none");
-	for (attempt = 1; attempt <= SLEEP_ATTEMPTS; attempt++) {
-		PGconn *c;
+	start_agent(f, 0, LONG_INTERVAL_S, f->srv.pid);
+	start_agent_with(f, 1, LONG_INTERVAL_S, f->srv.pid,
+			 (const char *const[]){"--slow-threshold", SLOW_THRESHOLD_ARG, NULL});
+	c = connect_client(f, &f->srv, false);
+	run_sleeps(c, rtt);
+	stop_agent_into(f, 1, &f->lines_second);
+	lines = stop_agent(f, 0);
+	close_client(f, c);
+	for (i = 0; i < SLEEP_QUERIES; i++)
+		slowest = rtt[i] > slowest ? rtt[i] : slowest;
+	if (slowest > SLEEP_S + 0.005) /* only said: the checks below hold either way */
+		printf("note: the slowest pg_sleep(%g) round trip took %.4f s (machine busy)\n",
+		       SLEEP_S, slowest);
 
-		start_agent(f, 0, LONG_INTERVAL_S, f->srv.pid);
-		start_agent_with(
-			f, 1, LONG_INTERVAL_S, f->srv.pid,
-			(const char *const[]){"--slow-threshold", SLOW_THRESHOLD_ARG, NULL});
-		c = connect_client(f, &f->srv, false);
-		slowest = run_sleeps(c);
-		stop_agent_into(f, 1, &f->lines_second);
-		lines = stop_agent(f, 0);
-		close_client(f, c);
-		if (slowest <= SLEEP_S + SLEEP_TOLERANCE_S)
-			break;
-		printf("note: a pg_sleep(%g) round trip took %.4f s (machine busy); run %d of %d\n",
-		       SLEEP_S, slowest, attempt, SLEEP_ATTEMPTS);
-	}
-	if (slowest > SLEEP_S + SLEEP_TOLERANCE_S)
-		fail_msg("machine too busy: no run of %d where every pg_sleep(%g) round trip took "
-			 "<= %.3f s",
-			 SLEEP_ATTEMPTS, SLEEP_S, SLEEP_S + SLEEP_TOLERANCE_S);
+	/* --slow-threshold 40ms: all of them, each within its own round trip */
+	check_slow_samples(f->lines_second, rtt, dur);
+	assert_int_equal(check_interval_structure(f->lines_second, f->capture), 1);
+	expect_u64(agent_sum_self(f->lines_second, "samples_dropped"), 0, "samples_dropped");
 
+	/* default agent: one series line whose figures are the exact durations' */
 	cJSON_ArrayForEach (line, lines) {
 		const char *text = testutil_json_string(line, "db.query.text");
 
@@ -905,31 +939,45 @@ static void test_latency_percentiles(void **state)
 	assert_non_null(found);
 	assert_int_equal(check_interval_structure(lines, f->capture), 1);
 	expect_u64(int_at(found, "count"), SLEEP_QUERIES, "count of pg_sleep");
-	p50 = number_at(found, "duration_s.p50");
-	p99 = number_at(found, "duration_s.p99");
-	if (p50 < SLEEP_S || p50 > SLEEP_S + SLEEP_TOLERANCE_S || p99 < SLEEP_S ||
-	    p99 > SLEEP_S + SLEEP_TOLERANCE_S)
-		fail_msg("duration_s p50 %.6f p99 %.6f, want both in [%.3f, %.3f]", p50, p99,
-			 SLEEP_S, SLEEP_S + SLEEP_TOLERANCE_S);
+	memcpy(sorted, dur, sizeof(sorted));
+	qsort(sorted, SLEEP_QUERIES, sizeof(sorted[0]), cmp_double);
 	assert_true(number_at(found, "duration_s.min") >= SLEEP_S);
-	assert_true(number_at(found, "duration_s.max") <= slowest);
+	assert_true(number_at(found, "duration_s.max") <= slowest + HOOK_LAG_S);
+	expect_near(number_at(found, "duration_s.min"), sorted[0], "duration_s.min");
+	expect_near(number_at(found, "duration_s.max"), sorted[SLEEP_QUERIES - 1],
+		    "duration_s.max");
+	expect_near(number_at(found, "duration_s.p50"), nearest_rank(sorted, SLEEP_QUERIES, 0.5),
+		    "duration_s.p50");
+	expect_near(number_at(found, "duration_s.p99"), nearest_rank(sorted, SLEEP_QUERIES, 0.99),
+		    "duration_s.p99");
 
-	/* Default --slow-threshold (100 ms): no sleep is slow, the first of the interval and each
-	 * new maximum are sampled as "max" (the first at least). */
+	/* Default --slow-threshold (100 ms): "slow" exactly for the queries that took that long
+	 * (one within both agents' difference of 100 ms may go either way); the first of the
+	 * interval and each new maximum are sampled as "max" (the first at least). */
+	for (i = 0; i < SLEEP_QUERIES; i++) {
+		if (dur[i] >= DEFAULT_SLOW_S + TWO_AGENTS_S)
+			slow_sure++;
+		else if (dur[i] > DEFAULT_SLOW_S - TWO_AGENTS_S)
+			slow_maybe++;
+	}
+	slow_got = count_samples(lines, "db.query.text", SLEEP_TEXT, "slow");
+	if (slow_got < slow_sure || slow_got > slow_sure + slow_maybe)
+		fail_msg("%u pg_sleep samples \"slow\" at the default threshold, want %u (+%u near "
+			 "100 ms)",
+			 slow_got, slow_sure, slow_maybe);
 	if (count_samples(lines, "db.query.text", SLEEP_TEXT, "max") < 1)
 		fail_msg("no pg_sleep sample with reason \"max\"");
-	expect_u64(count_samples(lines, "db.query.text", SLEEP_TEXT, "slow"), 0,
-		   "pg_sleep samples with reason \"slow\" at the default threshold");
-	expect_u64(count_samples(lines, "db.query.text", SLEEP_TEXT, NULL),
-		   count_samples(lines, "db.query.text", SLEEP_TEXT, "max"),
-		   "pg_sleep samples, all \"max\"");
+	cJSON_ArrayForEach (line, lines) { /* every sample is "max" or "slow" */
+		const char *text = testutil_json_string(line, "db.query.text");
+
+		if (strcmp(testutil_json_string(line, "kind") ?: "", "dbtap.sample") || !text ||
+		    strcmp(text, SLEEP_TEXT))
+			continue;
+		if (!sample_has_reason(line, "max") && !sample_has_reason(line, "slow"))
+			fail_msg("a pg_sleep sample neither \"max\" nor \"slow\"");
+	}
 	assert_true(count_samples(lines, "db.query.text", SLEEP_TEXT, NULL) <= SLEEP_QUERIES);
 	expect_u64(agent_sum_self(lines, "samples_dropped"), 0, "samples_dropped");
-
-	/* --slow-threshold 40ms: all of them */
-	check_slow_samples(f->lines_second, slowest);
-	assert_int_equal(check_interval_structure(f->lines_second, f->capture), 1);
-	expect_u64(agent_sum_self(f->lines_second, "samples_dropped"), 0, "samples_dropped");
 }
 
 /* ---- 4. errors and their SQLSTATE codes ---- */
