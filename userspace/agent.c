@@ -2,14 +2,18 @@
 /*
  * agent.c - the capture run. One thread: ring_buffer__poll() with a timeout that ends at the
  * next interval boundary; at each boundary the epoch is bumped, the maps are read into a
- * snapshot with the samples received meanwhile, and every output writes it. Signals only set
- * a flag.
+ * snapshot with the samples received meanwhile, and every output writes it. SIGINT and SIGTERM
+ * are blocked in every thread and read from a signalfd polled next to the ring buffer, so a
+ * signal that arrives just before the wait still ends it (a flag set by a handler would be seen
+ * only at the next interval boundary).
  */
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -29,13 +33,6 @@
 #define MAX_PROGS     32
 #define STOP_DRAIN_MS 100 /* on stop, time left to hooks still running before the last read */
 #define NS_PER_S      1000000000LL
-
-static volatile sig_atomic_t stop_requested;
-
-static void on_signal(int sig)
-{
-	stop_requested = sig;
-}
 
 struct agent {
 	const struct dbtap_config *cfg;
@@ -328,11 +325,65 @@ static int open_outputs(struct agent *a)
 	return (a->table || a->jsonl) ? 0 : -ENOMEM;
 }
 
+/* The run's wait: ring buffer data or a stop signal, whichever comes first. */
+struct waiter {
+	int epfd, sigfd;
+};
+
+static int waiter_open(struct waiter *w, struct ring_buffer *rb, const sigset_t *stop_set)
+{
+	struct epoll_event ev = {.events = EPOLLIN};
+
+	w->sigfd = signalfd(-1, stop_set, SFD_NONBLOCK | SFD_CLOEXEC);
+	w->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (w->sigfd < 0 || w->epfd < 0)
+		return -errno;
+	ev.data.fd = w->sigfd;
+	if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->sigfd, &ev))
+		return -errno;
+	ev.data.fd = ring_buffer__epoll_fd(rb);
+	if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, ev.data.fd, &ev))
+		return -errno;
+	return 0;
+}
+
+static void waiter_close(struct waiter *w)
+{
+	if (w->sigfd >= 0)
+		close(w->sigfd);
+	if (w->epfd >= 0)
+		close(w->epfd);
+}
+
+/* Wait up to @timeout_ms, consuming ring buffer data; 1 when a stop signal came, 0 on timeout or
+ * data, a negative errno on failure. */
+static int waiter_wait(struct waiter *w, struct ring_buffer *rb, int timeout_ms)
+{
+	struct epoll_event evs[2];
+	struct signalfd_siginfo si;
+	int n, i, stop = 0, ret;
+
+	n = epoll_wait(w->epfd, evs, 2, timeout_ms);
+	if (n < 0)
+		return errno == EINTR ? 0 : -errno;
+	for (i = 0; i < n; i++) {
+		if (evs[i].data.fd == w->sigfd) {
+			stop = read(w->sigfd, &si, sizeof(si)) == sizeof(si);
+			continue;
+		}
+		ret = ring_buffer__consume(rb);
+		if (ret < 0)
+			return ret;
+	}
+	return stop;
+}
+
 int dbtap_agent_run(const struct dbtap_config *cfg)
 {
 	struct agent a = {.cfg = cfg};
 	struct dbtap_instance_list list = {0};
-	struct sigaction sa = {.sa_handler = on_signal};
+	struct waiter w = {.epfd = -1, .sigfd = -1};
+	sigset_t stop_set;
 	double start, next, last, drain_until;
 	char err[256] = "";
 	int i, ret, code = 1;
@@ -341,8 +392,11 @@ int dbtap_agent_run(const struct dbtap_config *cfg)
 		fprintf(stderr, "dbtap: needs root (CAP_BPF, CAP_PERFMON, CAP_SYS_PTRACE)\n");
 		return 1;
 	}
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
+	/* before any thread exists (the OTLP sender), so that every thread inherits the mask */
+	sigemptyset(&stop_set);
+	sigaddset(&stop_set, SIGINT);
+	sigaddset(&stop_set, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &stop_set, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	a.store = dbtap_store_new(cfg);
 	if (!a.store || open_outputs(&a))
@@ -355,6 +409,11 @@ int dbtap_agent_run(const struct dbtap_config *cfg)
 	a.rb = ring_buffer__new(bpf_map__fd(a.loader.skel->maps.events), on_event, &a, NULL);
 	if (!a.rb) {
 		fprintf(stderr, "dbtap: ring buffer: %s\n", strerror(errno));
+		goto out;
+	}
+	ret = waiter_open(&w, a.rb, &stop_set);
+	if (ret) {
+		fprintf(stderr, "dbtap: waiting for events and signals: %s\n", strerror(-ret));
 		goto out;
 	}
 	ret = dbtap_discover(PROC_ROOT, cfg->n_pids ? cfg->pids : NULL, cfg->n_pids, &list);
@@ -370,7 +429,7 @@ int dbtap_agent_run(const struct dbtap_config *cfg)
 
 	start = last = now_mono();
 	next = start + cfg->interval_s;
-	while (!stop_requested) {
+	for (;;) {
 		double now = now_mono(), until = next;
 
 		if (cfg->duration_s > 0 && start + cfg->duration_s < until)
@@ -385,11 +444,11 @@ int dbtap_agent_run(const struct dbtap_config *cfg)
 				next = now + cfg->interval_s;
 			continue;
 		}
-		ret = ring_buffer__poll(a.rb, (int)((until - now) * 1000) + 1);
-		if (ret < 0 && ret != -EINTR) {
+		ret = waiter_wait(&w, a.rb, (int)((until - now) * 1000) + 1);
+		if (ret < 0)
 			fprintf(stderr, "dbtap: polling the ring buffer: %s\n", strerror(-ret));
+		if (ret)
 			break;
-		}
 	}
 	/*
 	 * The final, partial interval. An operation whose response the client already has may
@@ -402,6 +461,7 @@ int dbtap_agent_run(const struct dbtap_config *cfg)
 	flush_interval(&a, now_mono() - last);
 	code = 0;
 out:
+	waiter_close(&w);
 	ring_buffer__free(a.rb);
 	dbtap_loader_stop(&a.loader);
 	dbtap_otlp_free(a.otlp); /* flushes the queue, up to otlp-flush-timeout */

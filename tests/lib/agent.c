@@ -146,13 +146,37 @@ int agent_start(struct agent *a, double interval_s, const char *const *extra_arg
 	}
 }
 
+/* Where a hung agent is: each thread's state and kernel stack, then (with gdb) its user stacks. */
+static void dump_hung(pid_t pid)
+{
+	char cmd[512];
+
+	fprintf(stderr, "agent %d: still running %d s after SIGINT; where its threads are:\n",
+		(int)pid, AGENT_STOP_TIMEOUT_MS / 1000);
+	fflush(stderr);
+	snprintf(cmd, sizeof(cmd),
+		 "for t in /proc/%d/task/*; do echo \"== $t $(cat $t/comm) $(grep State $t/status)"
+		 " wchan=$(cat $t/wchan)\"; cat $t/stack; done 1>&2; command -v gdb >/dev/null &&"
+		 " timeout 30 gdb -p %d -batch -ex 'thread apply all bt' 2>/dev/null |"
+		 " grep -E '^(Thread|#)' 1>&2",
+		 (int)pid, (int)pid);
+	if (system(cmd) == -1)
+		fprintf(stderr, "agent %d: could not run the dump\n", (int)pid);
+}
+
 int agent_stop(struct agent *a)
 {
 	int status = 0, err, code;
 
 	if (a->pid <= 0)
 		return -ECHILD;
-	err = testutil_stop_process(a->pid, a->pid, SIGINT, AGENT_STOP_TIMEOUT_MS, &status);
+	err = kill(a->pid, SIGINT) ? -errno : testutil_wait(a->pid, AGENT_STOP_TIMEOUT_MS, &status);
+	if (err == -ETIMEDOUT) {
+		dump_hung(a->pid);
+		kill(a->pid, SIGKILL);
+		testutil_wait(a->pid, -1, NULL);
+	}
+	testutil_untrack_process(a->pid);
 	forget_agent(a->pid);
 	a->pid = 0;
 	if (err) {
