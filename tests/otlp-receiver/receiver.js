@@ -6,7 +6,9 @@
 // OTLP JSON rules (64-bit integers as strings, hex ids, integer enums) and decoded with the
 // official protobuf definitions of @opentelemetry/otlp-transformer (build/src/generated/root.js),
 // then recorded as one JSON line in the --out file:
-//   {"signal","status","time_ms","gzip","body_bytes","json_bytes","errors":[...],"request":{...}}
+//   {"signal","status","time_ms","gzip","body_bytes","json_bytes","json_sha1","errors":[...],
+//    "request":{...}}
+// where "json_sha1" is the SHA-1 of the (gunzipped) body, so a retry shows as the same value
 // where "request" is the decoded message (protobuf toObject: longs as strings, enums as
 // numbers, ids as hex again).
 //
@@ -21,6 +23,7 @@
 // Prints "listening PORT" on stdout (and writes PORT to --port-file) once it accepts requests.
 'use strict';
 
+const crypto = require('crypto');
 const fs = require('fs');
 const http = require('http');
 const zlib = require('zlib');
@@ -133,6 +136,7 @@ function handleExport(req, res, raw, signal, Type) {
 	try {
 		text = entry.gzip ? zlib.gunzipSync(raw) : raw;
 		entry.json_bytes = text.length;
+		entry.json_sha1 = crypto.createHash('sha1').update(text).digest('hex');
 		const doc = JSON.parse(text.toString('utf8'));
 		checkRules(doc, '$', entry.errors);
 		hexIdsToBase64(doc);
