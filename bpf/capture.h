@@ -152,6 +152,23 @@ struct reasm {
 
 #define TEXT_CACHE_SLOTS 256 /* a power of two */
 
+/*
+ * A query's fingerprint lexer state after its first plen bytes (see dbtap_sql_fp_scratch()):
+ * the next text whose first plen bytes are the same resumes there instead of lexing them
+ * again. Keyed by the first 16 bytes and the dialect; plen is a multiple of 8 that ends
+ * before the first digit or quote (where the literals that vary between executions start).
+ */
+#define FP_CACHE_SLOTS	    64 /* a power of two */
+#define FP_CACHE_MAX_BLOCKS 32 /* prefixes of up to 256 bytes */
+#define FP_CACHE_KEY_LEN    16 /* bytes of the key; shorter texts are lexed whole */
+struct fp_cache_entry {
+	__u64 key;  /* 0: empty */
+	__u64 raw;  /* hash of the prefix's bytes */
+	__u32 plen; /* the prefix: a multiple of 8, at least FP_CACHE_KEY_LEN */
+	__u32 _pad;
+	struct sql_fp fp; /* the lexer after the prefix */
+};
+
 struct scratch {
 	/* chunk bytes at [0, SCRATCH_SIZE), a collected message at REASM_AT; the tail keeps
 	 * masked offsets plus masked lengths inside for the verifier */
@@ -163,6 +180,7 @@ struct scratch {
 	/* fingerprints whose text userspace has (direct-mapped, per CPU): spares most queries
 	 * the lookup in the "texts_seen" map; a slot overwritten only costs that lookup */
 	__u64 text_cache[TEXT_CACHE_SLOTS];
+	struct fp_cache_entry fp_cache[FP_CACHE_SLOTS]; /* per CPU, direct-mapped */
 };
 
 #endif /* DBTAP_CAPTURE_H */

@@ -38,12 +38,61 @@ __noinline __u64 dbtap_fp_finish(struct sql_fp *fp)
 	return sql_fp_finish(fp);
 }
 
+/* ---- prefix cache (struct fp_cache_entry) ---- */
+
+#define FP_RAW_SEED 0x6a09e667f3bcc908ULL
+
+static __always_inline __u64 fp_raw_mix(__u64 h, __u64 w)
+{
+	h = (h ^ w) * 0x9e3779b97f4a7c15ULL;
+	return h ^ (h >> 29);
+}
+
+/* 8 bytes of the scratch at @p (p < 2 * SCRATCH_SIZE: the load stays inside, see struct
+ * scratch), little-endian. */
+static __always_inline __u64 fp_word(struct scratch *s, __u32 p)
+{
+	__u64 w;
+
+	__builtin_memcpy(&w, &s->buf[bound(p, 2 * SCRATCH_SIZE - 1)], sizeof(w));
+	return w;
+}
+
+/* Any byte of @w a digit, a quote (' " ` $) or NUL: where a prefix worth remembering ends
+ * (a NUL ends the text, which must end there again). */
+static __always_inline bool fp_word_varies(__u64 w)
+{
+#define FP_ONES	       0x0101010101010101ULL
+#define FP_HIGHS       0x8080808080808080ULL
+#define FP_HAS_ZERO(x) ((((x) - FP_ONES) & ~(x) & FP_HIGHS) != 0)
+	__u64 d = w ^ (FP_ONES * '0'); /* digits become 0..9 */
+
+	return ((d - FP_ONES * 10) & ~d & FP_HIGHS) != 0 || FP_HAS_ZERO(w) ||
+	       FP_HAS_ZERO(w ^ (FP_ONES * '\'')) || FP_HAS_ZERO(w ^ (FP_ONES * '"')) ||
+	       FP_HAS_ZERO(w ^ (FP_ONES * '`')) || FP_HAS_ZERO(w ^ (FP_ONES * '$'));
+#undef FP_HAS_ZERO
+#undef FP_HIGHS
+#undef FP_ONES
+}
+
 struct sql_fp_walk {
 	struct scratch *s;
+	struct fp_cache_entry *e; /* being filled (a miss), or NULL */
+	__u64 raw;		  /* hash of the bytes before off while e is filled */
 	__u32 off;
 	__u32 end;
 	__u32 len; /* bytes fingerprinted */
 };
+
+/* The prefix being filled ends: keep it when it saves more than the key costs. */
+static __always_inline void fp_prefix_end(struct sql_fp_walk *w)
+{
+	if (w->e->plen >= FP_CACHE_KEY_LEN)
+		w->e->raw = w->raw;
+	else
+		w->e->key = 0;
+	w->e = NULL;
+}
 
 static long sql_fp_scratch_cb(__u64 i, void *arg)
 {
@@ -55,27 +104,80 @@ static long sql_fp_scratch_cb(__u64 i, void *arg)
 	if (p >= w->end)
 		return 1;
 	n = w->end - p < 8 ? w->end - p : 8;
-	/* p < 2 * SCRATCH_SIZE: the 8-byte load stays inside the buffer (see struct scratch) */
-	__builtin_memcpy(&bytes, &w->s->buf[bound(p, 2 * SCRATCH_SIZE - 1)], sizeof(bytes));
+	bytes = fp_word(w->s, p);
+	if (w->e && (n < 8 || fp_word_varies(bytes) || w->e->plen >= FP_CACHE_MAX_BLOCKS * 8))
+		fp_prefix_end(w);
 	r = dbtap_fp_step8(&w->s->fp, bytes, n);
 	w->len += r & 0xff;
+	if (w->e) { /* a whole block without NUL, digit or quote: the lexer state after it */
+		w->raw = fp_raw_mix(w->raw, bytes);
+		w->e->plen += 8;
+		__builtin_memcpy(&w->e->fp, &w->s->fp, sizeof(w->e->fp));
+	}
 	return (r & FP_STEP_NUL) || n < 8;
 }
 
-/* Fingerprint (@dialect: enum sql_fp_dialect) of the SQL at [off, end) of the scratch, up to a
- * NUL; its length in @ret_len. Global: verified once, for every decoder that calls it. */
+/* The hash of the @blocks 8-byte blocks at @off. */
+static __always_inline __u64 fp_raw_prefix(struct scratch *s, __u32 off, __u32 blocks)
+{
+	__u64 h = FP_RAW_SEED;
+	__u32 i;
+
+	for (i = 0; i < FP_CACHE_MAX_BLOCKS; i++) {
+		if (i >= blocks)
+			break;
+		h = fp_raw_mix(h, fp_word(s, off + i * 8));
+	}
+	return h;
+}
+
+/*
+ * Fingerprint (@dialect: enum sql_fp_dialect) of the SQL at [off, end) of the scratch, up to a
+ * NUL; its length in @ret_len. The same statement sent again with other literals shares its
+ * text up to the first literal: that prefix's lexer state comes from the per-CPU prefix cache
+ * (struct fp_cache_entry) when its bytes hash the same, and only the rest is lexed. The result
+ * is the plain lexer's for every input (the decoder tests compare the two). Global: verified
+ * once, for every decoder that calls it.
+ */
 __noinline __u64 dbtap_sql_fp_scratch(struct scratch *s, __u32 off, __u32 end, __u32 dialect,
 				      __u32 *ret_len)
 {
-	struct sql_fp_walk w = {.s = s, .off = off, .end = end};
-	__u32 n = end > off ? end - off : 0;
+	struct sql_fp_walk w = {.off = off, .end = end, .raw = FP_RAW_SEED};
+	__u32 n = end > off ? end - off : 0, plen;
+	struct fp_cache_entry *e = NULL;
+	__u64 key;
 
 	if (!s || !ret_len)
 		return 1;
-	sql_fp_init(&s->fp, dialect);
+	w.s = s;
 	if (n > SCRATCH_SIZE)
 		n = SCRATCH_SIZE;
+	if (n >= FP_CACHE_KEY_LEN) {
+		key = fp_raw_mix(fp_raw_mix(FP_RAW_SEED ^ dialect, fp_word(s, off)),
+				 fp_word(s, off + 8)) |
+		      1;
+		e = &s->fp_cache[key & (FP_CACHE_SLOTS - 1)];
+		plen = e->plen;
+		if (e->key == key && plen <= n && plen <= FP_CACHE_MAX_BLOCKS * 8 &&
+		    e->fp.dialect == dialect && fp_raw_prefix(s, off, plen / 8) == e->raw) {
+			/* hit: resume after the prefix */
+			__builtin_memcpy(&s->fp, &e->fp, sizeof(s->fp));
+			w.off = off + plen;
+			w.len = plen;
+			n -= plen;
+			e = NULL;
+		} else { /* miss: lex from the start, filling the entry as long as it goes */
+			e->key = key;
+			e->plen = 0;
+			w.e = e;
+			sql_fp_init(&s->fp, dialect);
+		}
+	} else {
+		sql_fp_init(&s->fp, dialect);
+	}
 	bpf_loop((n + 7) / 8, sql_fp_scratch_cb, &w, 0);
+	if (w.e) /* every block went into the prefix */
+		fp_prefix_end(&w);
 	*ret_len = w.len;
 	return dbtap_fp_finish(&s->fp);
 }

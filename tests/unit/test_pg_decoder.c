@@ -2316,6 +2316,109 @@ static void s20_first_chunk_past_the_scratch(void **state)
 	stream_free(&st);
 }
 
+/* ---- the per-CPU prefix cache of the fingerprint (struct fp_cache_entry) ---- */
+
+#define FPC_QUERIES 3000
+#define FPC_MAX_SQL 600
+#define FPC_N(a)    (sizeof(a) / sizeof((a)[0]))
+
+/* One random statement: a template (some sharing their first 16 bytes, some longer than the
+ * 256-byte cache limit) with random literals, identifiers, comments, case and spacing. */
+static void fpc_random_sql(char *sql, size_t size, uint32_t *seed)
+{
+	static const char *const heads[] = {
+		"SELECT abalance FROM pgbench_accounts WHERE aid = ",
+		"SELECT abalance FROM pgbench_accounts WHERE bid = ",
+		"select abalance from pgbench_accounts where aid in (",
+		"UPDATE pgbench_accounts SET abalance = abalance + ",
+		"UPDATE pgbench_accounts SET filler = ",
+		"INSERT INTO pgbench_history (tid, bid, aid, delta, mtime) VALUES (",
+		"SELECT * FROM t1 WHERE name = ",
+		"SELECT $1::int + ",
+		"SELECT /* a comment */ x FROM y WHERE z = ",
+		"SELECT $$ dollar $$ || ",
+		"SELECT 'abc' || ",
+		"SELECT e'\\x' || ",
+		"SELECT \"Quoted Col\" FROM \"T\" WHERE a = ",
+		"SELECT a, b, c, d, e, f, g, h, i, j, k, l, m, n, o, p, q, r, s, t, u, v, w, x, y, "
+		"z, aa, bb, cc, dd, ee, ff, gg, hh, ii, jj, kk, ll, mm, nn, oo, pp, qq, rr, ss, "
+		"tt, "
+		"uu, vv, ww, xx, yy, zz, aaa, bbb, ccc, ddd, eee, fff, ggg FROM wide WHERE id = ",
+		"SELECT",
+		"SELECT abalance FROM pgbench_accounts",
+		"SELECT abalance FROM pgbench_accounts WHERE",
+	};
+	static const char *const literals[] = {"1",	  "12345",    "-3", "0x1F",   "1.5e3",
+					       "'x'",	  "'it''s'",  "$1", "NULL",   "E'\\n'",
+					       "$q$a$q$", "2, 3, 4)", ")",  "--c\n5", "/*x*/6"};
+	size_t n;
+	uint32_t r;
+
+	*seed = *seed * 1103515245u + 12345u;
+	r = *seed >> 8;
+	n = (size_t)snprintf(sql, size, "%s%s%s", heads[r % FPC_N(heads)],
+			     literals[(r / 32) % FPC_N(literals)], (r & 0x10000) ? ";" : "");
+	if (n >= size)
+		n = size - 1;
+	if (r & 0x20000) /* tabs for spaces: the same fingerprint from other bytes */
+		for (size_t i = 0; i < n; i++)
+			if (sql[i] == ' ' && (r >> (i % 13)) % 7 == 0)
+				sql[i] = '\t';
+}
+
+/* Random statements on two connections: every fingerprint the decoder counts is the plain
+ * lexer's over the whole text (fp()), whether the prefix cache hit, missed or was replaced. */
+static void fp_cache_matches_lexer(void **state)
+{
+	static uint64_t hashes[FPC_QUERIES];
+	static uint64_t counts[FPC_QUERIES];
+	unsigned int i, j, n_hashes = 0, agg_n;
+	uint32_t seed = 0x5eedf00du;
+	char sql[FPC_MAX_SQL];
+
+	(void)state;
+	pgh_reset();
+	assert_int_equal(pgh_conn_open(SK_A, INSTANCE, H_SHOP, H_ALICE), 0);
+	assert_int_equal(pgh_conn_open(SK_A + 0x1000, INSTANCE, H_SHOP, H_ALICE), 0);
+	for (i = 0; i < FPC_QUERIES; i++) {
+		struct stream req = {0}, resp = {0};
+		uint64_t sk = SK_A + (i % 3 == 2 ? 0x1000 : 0), h, t = T0_NS + i * EX_GAP_NS;
+
+		fpc_random_sql(sql, sizeof(sql), &seed);
+		h = fp(sql);
+		for (j = 0; j < n_hashes && hashes[j] != h; j++)
+			;
+		if (j == n_hashes)
+			hashes[n_hashes++] = h;
+		counts[j]++;
+		fe_query(&req, sql);
+		be_select_result(&resp, 1);
+		be_ready(&resp, TXN_IDLE);
+		assert_int_equal(pgh_chunk(sk, IO_RECV, req.buf, (__u32)req.len, t), 0);
+		assert_int_equal(pgh_chunk(sk, IO_SEND, resp.buf, (__u32)resp.len, t + LAT_NS), 0);
+		stream_free(&req);
+		stream_free(&resp);
+	}
+	agg_n = pgh_agg_count();
+	for (i = 0; i < agg_n; i++) {
+		struct dbtap_agg_key k;
+		const struct dbtap_agg_val *v;
+
+		assert_int_equal(pgh_agg_at(i, &k, &v), 0);
+		for (j = 0; j < n_hashes && hashes[j] != k.query_hash; j++)
+			;
+		if (j == n_hashes)
+			fail_msg("series %u: fingerprint %#llx is no statement's", i,
+				 (unsigned long long)k.query_hash);
+		if (v->count != counts[j])
+			fail_msg("fingerprint %#llx counted %llu, sent %llu",
+				 (unsigned long long)k.query_hash, (unsigned long long)v->count,
+				 (unsigned long long)counts[j]);
+	}
+	assert_int_equal(agg_n, n_hashes);
+	assert_true(n_hashes > 20); /* the generator made many statements */
+}
+
 static int group_teardown(void **state)
 {
 	pgh_free();
@@ -2368,6 +2471,7 @@ int main(int argc, char **argv)
 		 CASE(s12b, CH_MESSAGES)},
 		PG_BUFFER_TEST(s12b, "s12b_many_empty_rows"),
 		cmocka_unit_test(s13_literals_share_a_fingerprint),
+		cmocka_unit_test(fp_cache_matches_lexer),
 		cmocka_unit_test(s14_ring_buffer_full),
 		cmocka_unit_test(s15_latency_histogram_and_samples),
 		cmocka_unit_test(s16_maps_full),
