@@ -82,58 +82,61 @@
 #define PG_KEY_HASH_USER     0x60785ef2u
 #define PG_KEY_HASH_DATABASE 0xa165ddb8u
 
+/* Message type classes: one table load instead of a chain of comparisons per message. */
+#define PG_T_FE	    0x01 /* a frontend (client) message type */
+#define PG_T_BE	    0x02 /* a backend (server) message type */
+#define PG_T_FE_DEC 0x04 /* frontend: its body is read by the decoder */
+#define PG_T_BE_DEC 0x08
+#define PG_T_FE_ACT 0x10 /* frontend: pg_request() acts on it */
+#define PG_T_BE_ACT 0x20 /* backend: pg_response() acts on it */
+
+static const __u8 pg_type_class[256] = {
+	/* frontend */
+	[PG_MSG_QUERY] = PG_T_FE | PG_T_FE_DEC | PG_T_FE_ACT,
+	[PG_MSG_PARSE] = PG_T_FE | PG_T_FE_DEC | PG_T_FE_ACT,
+	[PG_MSG_BIND] = PG_T_FE | PG_T_FE_DEC | PG_T_FE_ACT,
+	[PG_MSG_SYNC] = PG_T_FE | PG_T_FE_ACT | PG_T_BE, /* and ParameterStatus */
+	[PG_MSG_TERMINATE] = PG_T_FE | PG_T_FE_ACT,
+	[PG_MSG_FLUSH] = PG_T_FE | PG_T_BE, /* and CopyOutResponse */
+	[PG_MSG_COPY_FAIL] = PG_T_FE,
+	[PG_MSG_FUNCTION_CALL] = PG_T_FE,
+	[PG_MSG_PASSWORD] = PG_T_FE,
+	/* both directions */
+	[PG_MSG_EXECUTE] = PG_T_FE | PG_T_FE_DEC | PG_T_FE_ACT | /* ErrorResponse: */
+			   PG_T_BE | PG_T_BE_DEC | PG_T_BE_ACT,
+	[PG_MSG_CLOSE] = PG_T_FE | PG_T_FE_DEC | PG_T_FE_ACT | /* CommandComplete: */
+			 PG_T_BE | PG_T_BE_DEC | PG_T_BE_ACT,
+	[PG_MSG_DESCRIBE] = PG_T_FE | PG_T_BE, /* and DataRow */
+	[PG_MSG_COPY_DATA] = PG_T_FE | PG_T_BE,
+	[PG_MSG_COPY_DONE] = PG_T_FE | PG_T_BE,
+	/* backend */
+	[PG_MSG_READY_FOR_QUERY] = PG_T_BE | PG_T_BE_ACT,
+	[PG_MSG_EMPTY_QUERY] = PG_T_BE | PG_T_BE_ACT,
+	[PG_MSG_PORTAL_SUSPENDED] = PG_T_BE | PG_T_BE_ACT,
+	[PG_MSG_ROW_DESCRIPTION] = PG_T_BE,
+	[PG_MSG_PARSE_COMPLETE] = PG_T_BE,
+	[PG_MSG_BIND_COMPLETE] = PG_T_BE,
+	[PG_MSG_CLOSE_COMPLETE] = PG_T_BE,
+	[PG_MSG_NO_DATA] = PG_T_BE,
+	[PG_MSG_PARAMETER_DESCRIPTION] = PG_T_BE,
+	[PG_MSG_NOTICE] = PG_T_BE,
+	[PG_MSG_NOTIFICATION] = PG_T_BE,
+	[PG_MSG_BACKEND_KEY_DATA] = PG_T_BE,
+	[PG_MSG_AUTHENTICATION] = PG_T_BE,
+	[PG_MSG_COPY_IN] = PG_T_BE,
+	[PG_MSG_COPY_BOTH] = PG_T_BE,
+	[PG_MSG_FUNCTION_RESULT] = PG_T_BE,
+	[PG_MSG_NEGOTIATE_VERSION] = PG_T_BE,
+};
+
 static __always_inline bool pg_frontend_type(__u8 t)
 {
-	switch (t) {
-	case PG_MSG_QUERY:
-	case PG_MSG_PARSE:
-	case PG_MSG_BIND:
-	case PG_MSG_EXECUTE:
-	case PG_MSG_SYNC:
-	case PG_MSG_DESCRIBE:
-	case PG_MSG_CLOSE:
-	case PG_MSG_FLUSH:
-	case PG_MSG_TERMINATE:
-	case PG_MSG_COPY_DATA:
-	case PG_MSG_COPY_DONE:
-	case PG_MSG_COPY_FAIL:
-	case PG_MSG_FUNCTION_CALL:
-	case PG_MSG_PASSWORD:
-		return true;
-	}
-	return false;
+	return pg_type_class[t] & PG_T_FE;
 }
 
 static __always_inline bool pg_backend_type(__u8 t)
 {
-	switch (t) {
-	case PG_MSG_COMMAND_COMPLETE:
-	case PG_MSG_ERROR_RESPONSE:
-	case PG_MSG_READY_FOR_QUERY:
-	case PG_MSG_EMPTY_QUERY:
-	case PG_MSG_PORTAL_SUSPENDED:
-	case PG_MSG_ROW_DESCRIPTION:
-	case PG_MSG_DATA_ROW:
-	case PG_MSG_PARSE_COMPLETE:
-	case PG_MSG_BIND_COMPLETE:
-	case PG_MSG_CLOSE_COMPLETE:
-	case PG_MSG_NO_DATA:
-	case PG_MSG_PARAMETER_DESCRIPTION:
-	case PG_MSG_NOTICE:
-	case PG_MSG_NOTIFICATION:
-	case PG_MSG_PARAMETER_STATUS:
-	case PG_MSG_BACKEND_KEY_DATA:
-	case PG_MSG_AUTHENTICATION:
-	case PG_MSG_COPY_IN:
-	case PG_MSG_COPY_OUT:
-	case PG_MSG_COPY_BOTH:
-	case PG_MSG_FUNCTION_RESULT:
-	case PG_MSG_NEGOTIATE_VERSION:
-	case PG_MSG_COPY_DATA:
-	case PG_MSG_COPY_DONE:
-		return true;
-	}
-	return false;
+	return pg_type_class[t] & PG_T_BE;
 }
 
 /* ---- text helpers over the scratch buffer ---- */
@@ -487,29 +490,20 @@ __noinline int dbtap_pg_message(struct scratch *s, struct conn_state *c, __u32 t
 
 static __always_inline bool pg_type_ok(struct scratch *s, __u8 type)
 {
-	return s->ch.dir == IO_RECV ? pg_frontend_type(type) : pg_backend_type(type);
+	return pg_type_class[type] & (s->ch.dir == IO_RECV ? PG_T_FE : PG_T_BE);
 }
 
 /* Messages whose body the decoder reads; the others are framed and skipped. */
 static __always_inline bool pg_type_decoded(struct scratch *s, __u8 type)
 {
-	if (s->ch.dir == IO_RECV)
-		return type == PG_MSG_QUERY || type == PG_MSG_PARSE || type == PG_MSG_BIND ||
-		       type == PG_MSG_EXECUTE || type == PG_MSG_CLOSE;
-	return type == PG_MSG_COMMAND_COMPLETE || type == PG_MSG_ERROR_RESPONSE;
+	return pg_type_class[type] & (s->ch.dir == IO_RECV ? PG_T_FE_DEC : PG_T_BE_DEC);
 }
 
 /* Messages pg_request()/pg_response() act on; the others (DataRow, RowDescription...) are only
  * framed, without a call. */
 static __always_inline bool pg_type_handled(struct scratch *s, __u8 type)
 {
-	if (s->ch.dir == IO_RECV)
-		return type == PG_MSG_QUERY || type == PG_MSG_PARSE || type == PG_MSG_BIND ||
-		       type == PG_MSG_EXECUTE || type == PG_MSG_SYNC || type == PG_MSG_TERMINATE ||
-		       type == PG_MSG_CLOSE;
-	return type == PG_MSG_COMMAND_COMPLETE || type == PG_MSG_ERROR_RESPONSE ||
-	       type == PG_MSG_EMPTY_QUERY || type == PG_MSG_PORTAL_SUSPENDED ||
-	       type == PG_MSG_READY_FOR_QUERY;
+	return pg_type_class[type] & (s->ch.dir == IO_RECV ? PG_T_FE_ACT : PG_T_BE_ACT);
 }
 
 /* Bytes of a message of @type and total size @msg_total the decoder needs. */
