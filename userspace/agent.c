@@ -392,7 +392,9 @@ int dbtap_agent_run(const struct dbtap_config *cfg)
 		fprintf(stderr, "dbtap: needs root (CAP_BPF, CAP_PERFMON, CAP_SYS_PTRACE)\n");
 		return 1;
 	}
-	/* before any thread exists (the OTLP sender), so that every thread inherits the mask */
+	/* before any thread exists (the OTLP sender), so that every thread inherits the mask. A
+	 * shell starts `dbtap &` with SIGINT ignored: a blocked signal is queued all the same
+	 * (the kernel never ignores a blocked signal), so the signalfd sees it. */
 	sigemptyset(&stop_set);
 	sigaddset(&stop_set, SIGINT);
 	sigaddset(&stop_set, SIGTERM);

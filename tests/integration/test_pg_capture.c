@@ -1320,6 +1320,28 @@ static bool has_dbtap_name(const cJSON *prog)
 	return name && !strncmp(name, BPF_NAME_PREFIX, strlen(BPF_NAME_PREFIX));
 }
 
+/* ---- stopped from a shell script ---- */
+
+/* A shell starts `dbtap ... &` with SIGINT ignored (as tests/bench/bench.sh does): SIGINT
+ * stops it all the same (the harness gives it 15 s, then prints its stacks), exit 0, and the
+ * final interval is written. */
+static void test_stop_from_shell_job(void **state)
+{
+	struct fixture *f = *state;
+	const cJSON *line;
+	unsigned int selfs = 0;
+	PGconn *c;
+
+	agent_next_start_ignores_sigint();
+	start_agent(f, 0, LONG_INTERVAL_S, f->srv.pid);
+	c = connect_client(f, &f->srv, false);
+	pgserver_exec(c, "SELECT 42 AS shell_job");
+	close_client(f, c);
+	cJSON_ArrayForEach (line, stop_agent(f, 0))
+		selfs += !strcmp(testutil_json_string(line, "kind") ?: "", "dbtap.self");
+	expect_u64(selfs, 1, "dbtap.self lines (the final interval)");
+}
+
 static void test_restart_under_load(void **state)
 {
 	struct fixture *f = *state;
@@ -1497,15 +1519,11 @@ static void test_ipv6(void **state)
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
-		CAPTURE_TEST(test_select_literals),
-		CAPTURE_TEST(test_pgbench_modes),
-		CAPTURE_TEST(test_latency_percentiles),
-		CAPTURE_TEST(test_errors),
-		CAPTURE_TEST(test_connections),
-		CAPTURE_TEST(test_garbage),
-		CAPTURE_TEST(test_restart_under_load),
-		CAPTURE_TEST(test_unshared_server),
-		CAPTURE_TEST(test_ipv6),
+		CAPTURE_TEST(test_select_literals),	CAPTURE_TEST(test_pgbench_modes),
+		CAPTURE_TEST(test_latency_percentiles), CAPTURE_TEST(test_errors),
+		CAPTURE_TEST(test_connections),		CAPTURE_TEST(test_garbage),
+		CAPTURE_TEST(test_restart_under_load),	CAPTURE_TEST(test_stop_from_shell_job),
+		CAPTURE_TEST(test_unshared_server),	CAPTURE_TEST(test_ipv6),
 	};
 	const char *only = getenv("DBTAP_TEST_CAPTURE");
 	int failed = 0;

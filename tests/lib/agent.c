@@ -72,6 +72,18 @@ char *agent_read_stderr(const struct agent *a)
 	return testutil_read_file(a->err_path, NULL);
 }
 
+static bool next_ignores_sigint;
+
+void agent_next_start_ignores_sigint(void)
+{
+	next_ignores_sigint = true;
+}
+
+static int ignore_sigint(void)
+{
+	return signal(SIGINT, SIG_IGN) == SIG_ERR;
+}
+
 int agent_start(struct agent *a, double interval_s, const char *const *extra_args)
 {
 	struct testutil_spawn_opts opts = {.parent_death_signal = SIGTERM};
@@ -109,6 +121,9 @@ int agent_start(struct agent *a, double interval_s, const char *const *extra_arg
 	argv[argc] = NULL;
 
 	opts.output_path = a->err_path;
+	if (next_ignores_sigint)
+		opts.before_exec = ignore_sigint;
+	next_ignores_sigint = false;
 	err = testutil_spawn(argv, &opts, &a->pid);
 	if (err)
 		return err;

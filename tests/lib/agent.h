@@ -15,6 +15,10 @@ struct agent {
 	char err_path[256]; /* stderr and stdout of the agent */
 };
 
+/* The next agent_start() runs the agent with SIGINT ignored, as a shell starts a background
+ * job (`dbtap ... &` in a script): SIGINT must stop it all the same. */
+void agent_next_start_ignores_sigint(void);
+
 /* Start $DBTAP_BIN (default build/dbtap, relative to the repo root, the tests' CWD) with
  * --output json --output-file <tmp> --interval <interval_s> and @extra_args (NULL-terminated,
  * may be NULL), and wait (30 s) until its stderr has the line "dbtap: ready" (details may follow
