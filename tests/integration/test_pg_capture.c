@@ -1330,6 +1330,7 @@ static void test_stop_from_shell_job(void **state)
 	struct fixture *f = *state;
 	const cJSON *line;
 	unsigned int selfs = 0;
+	cJSON *lines;
 	PGconn *c;
 
 	agent_next_start_ignores_sigint();
@@ -1337,7 +1338,8 @@ static void test_stop_from_shell_job(void **state)
 	c = connect_client(f, &f->srv, false);
 	pgserver_exec(c, "SELECT 42 AS shell_job");
 	close_client(f, c);
-	cJSON_ArrayForEach (line, stop_agent(f, 0))
+	lines = stop_agent(f, 0);
+	cJSON_ArrayForEach (line, lines)
 		selfs += !strcmp(testutil_json_string(line, "kind") ?: "", "dbtap.self");
 	expect_u64(selfs, 1, "dbtap.self lines (the final interval)");
 }
