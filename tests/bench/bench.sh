@@ -5,7 +5,7 @@
 # and with the classic peer, a bpftrace script on the server's USDT probes (P). Prints a table
 # and writes JSON (tests/bench/results/<timestamp>.json, or --out PATH). Run as root.
 # Method and reading of the figures: docs/bench.md.
-set -euo pipefail
+set -eEuo pipefail # -E: the ERR trap below also reports failures inside functions
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 BENCH_DIR="$ROOT/tests/bench"
@@ -65,6 +65,8 @@ EOF
 }
 
 log() { printf 'bench: %s\n' "$*" >&2; }
+# set -e ends the script at a failing command: say which, never silently
+trap 'log "error: line $LINENO: \"$BASH_COMMAND\" failed (status $?)"' ERR
 die() { log "error: $*"; exit 1; }
 
 workload_names() { local w; for w in "${WORKLOAD_TABLE[@]}"; do echo "${w%%|*}"; done; }
@@ -212,7 +214,9 @@ trap 'exit 143' TERM
 # the fields are counted after its closing parenthesis.
 tree_cpu_ticks()
 {
-	cat /proc/[0-9]*/stat 2>/dev/null | sed 's/^\([0-9]*\) (.*) /\1 /' |
+	# processes exit between the glob and the read (backends, at the end of a client run):
+	# cat's failure must not end the script (pipefail)
+	{ cat /proc/[0-9]*/stat 2>/dev/null || true; } | sed 's/^\([0-9]*\) (.*) /\1 /' |
 		awk -v root="$1" '$1 == root { t += $13 + $14 + $15 + $16 }
 				  $3 == root { t += $13 + $14 } END { print t + 0 }'
 }
@@ -546,7 +550,8 @@ db_peer_start() { "db_${DB}_peer_start"; }
 bpf_progs_of_pid()
 {
 	local ids
-	ids=$(cat /proc/"$1"/fdinfo/* 2>/dev/null | awk '/^prog_id:/ { print $2 }' | sort -un |
+	ids=$({ cat /proc/"$1"/fdinfo/* 2>/dev/null || true; } | awk '/^prog_id:/ { print $2 }' |
+		sort -un |
 		jq -R -s -c 'split("\n") | map(select(. != "") | tonumber)')
 	bpftool prog show -j 2>/dev/null | jq -c --argjson ids "$ids" \
 		'[.[] | select(.id as $id | $ids | index($id))
