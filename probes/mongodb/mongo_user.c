@@ -13,56 +13,9 @@
 #include <string.h>
 
 #include "probes/mongodb/mongo_user.h"
+#include "probes/mongodb/mongo_wire.h"
 
-/* Wire protocol (MongoDB Wire Protocol reference); the same names as mongo.bpf.h. */
-#define MG_HDR_LEN	     16
-#define MG_OFF_OPCODE	     12
-#define MG_OPCODE_QUERY	     2004
-#define MG_OPCODE_COMPRESSED 2012
-#define MG_OPCODE_MSG	     2013
-#define MG_MSG_FLAG_CHECKSUM (1u << 0)
-#define MG_CHECKSUM_LEN	     4
-#define MG_SECTION_BODY	     0
-#define MG_SECTION_SEQUENCE  1
-#define MG_MAX_SECTIONS	     8
-#define MG_OFF_QUERY_NAME    20
-#define MG_QUERY_SKIP_RETURN 8
-#define MG_OFF_COMP_ORIGINAL 16
-#define MG_OFF_COMP_ID	     24
-#define MG_COMP_HDR_LEN	     25
-#define MG_MAX_DEPTH	     8 /* as MG_MAX_DEPTH in mongo_state.h */
-
-/* compressorId values */
-#define MG_COMPRESSOR_NOOP   0
-#define MG_COMPRESSOR_SNAPPY 1
-#define MG_COMPRESSOR_ZLIB   2
-#define MG_COMPRESSOR_ZSTD   3
-
-/* BSON element types (bsonspec.org) */
-#define BSON_DOUBLE	 0x01
-#define BSON_STRING	 0x02
-#define BSON_DOCUMENT	 0x03
-#define BSON_ARRAY	 0x04
-#define BSON_BINARY	 0x05
-#define BSON_UNDEFINED	 0x06
-#define BSON_OBJECTID	 0x07
-#define BSON_BOOL	 0x08
-#define BSON_DATETIME	 0x09
-#define BSON_NULL	 0x0a
-#define BSON_REGEX	 0x0b
-#define BSON_DBPOINTER	 0x0c
-#define BSON_JS		 0x0d
-#define BSON_SYMBOL	 0x0e
-#define BSON_JS_SCOPE	 0x0f
-#define BSON_INT32	 0x10
-#define BSON_TIMESTAMP	 0x11
-#define BSON_INT64	 0x12
-#define BSON_DECIMAL128	 0x13
-#define BSON_MINKEY	 0xff
-#define BSON_MAXKEY	 0x7f
-#define BSON_MIN_DOC_LEN 5
-#define BSON_OID_LEN	 12
-#define BSON_DEC128_LEN	 16
+#define MG_MAX_DEPTH 8 /* as MG_MAX_DEPTH in mongo_state.h */
 
 /* ---- output buffer ---- */
 
