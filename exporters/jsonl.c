@@ -455,6 +455,9 @@ static void put_self(struct dbtap_jsonl *j, const struct dbtap_snapshot *snap)
 
 	member_u64(j, "undecodable", st->counters[DBTAP_CNT_UNDECODABLE]);
 
+	/* false: the kernel did not count, and every run_cnt and run_time_ns below is 0 */
+	put_key(j, "bpf_stats");
+	put_raw(j, st->bpf_stats ? "true" : "false");
 	put_key(j, "bpf_programs");
 	put_char(j, '[');
 	for (i = 0; i < st->n_progs; i++) {

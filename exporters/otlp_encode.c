@@ -925,14 +925,21 @@ static int self_metrics(struct dbtap_otlp_enc *e, cJSON *metrics, const struct d
 	sum_point_u64(pts, st0, t, "cause", "otlp_retries_expired",
 		      COUNTER(st->requests_expired, prev.requests_expired));
 
+	/*
+	 * Only for an interval the kernel counted in: otherwise the zeros would read as "free".
+	 * The totals follow the kernel's counters either way, so a later point stays right.
+	 */
 	if (self->n_progs) {
-		cJSON *runs;
+		cJSON *times = NULL, *runs = NULL;
 
-		pts = metric_new(metrics, "dbtap.bpf.run_time", "s",
-				 "time spent in each BPF program (kernel.bpf_stats_enabled)", "sum",
-				 temp, true);
-		runs = metric_new(metrics, "dbtap.bpf.runs", "{run}", "runs of each BPF program",
-				  "sum", temp, true);
+		if (self->bpf_stats) {
+			times = metric_new(metrics, "dbtap.bpf.run_time", "s",
+					   "time spent in each BPF program (bpf-stats)", "sum",
+					   temp, true);
+			runs = metric_new(metrics, "dbtap.bpf.runs", "{run}",
+					  "runs of each BPF program (bpf-stats)", "sum", temp,
+					  true);
+		}
 		for (i = 0; i < self->n_progs; i++) {
 			struct self_total *p = prog_total(e, self->progs[i].name);
 
@@ -940,10 +947,12 @@ static int self_metrics(struct dbtap_otlp_enc *e, cJSON *metrics, const struct d
 				return -ENOMEM;
 			p->dtotal += (double)self->progs[i].run_time_ns / NS_PER_S;
 			p->total += self->progs[i].run_cnt;
-			sum_point_double(pts, st0, t, "dbtap.bpf.program", p->name,
-					 COUNTER(p->dtotal, p->dprev));
-			sum_point_u64(runs, st0, t, "dbtap.bpf.program", p->name,
-				      COUNTER(p->total, p->prev));
+			if (self->bpf_stats) {
+				sum_point_double(times, st0, t, "dbtap.bpf.program", p->name,
+						 COUNTER(p->dtotal, p->dprev));
+				sum_point_u64(runs, st0, t, "dbtap.bpf.program", p->name,
+					      COUNTER(p->total, p->prev));
+			}
 			p->dprev = p->dtotal;
 			p->prev = p->total;
 		}

@@ -29,10 +29,13 @@
 #include "userspace/loader.h"
 #include "userspace/store.h"
 
-#define PROC_ROOT     "/proc"
-#define MAX_PROGS     32
-#define STOP_DRAIN_MS 100 /* on stop, time left to hooks still running before the last read */
-#define NS_PER_S      1000000000LL
+#define PROC_ROOT	 "/proc"
+#define MAX_PROGS	 32
+#define STOP_DRAIN_MS	 100 /* on stop, time left to hooks still running before the last read */
+#define NS_PER_S	 1000000000LL
+/* The sysctl's own value: 1 after `sysctl kernel.bpf_stats_enabled=1`. It does not count the
+ * BPF_ENABLE_STATS fds that also turn the statistics on (ours or another tool's). */
+#define BPF_STATS_SYSCTL "/proc/sys/kernel/bpf_stats_enabled"
 
 struct agent {
 	const struct dbtap_config *cfg;
@@ -164,11 +167,26 @@ static void self_usage(double *ret_cpu, uint64_t *ret_rss)
 	*ret_rss = (uint64_t)rss_pages * sysconf(_SC_PAGESIZE);
 }
 
+/* Whether kernel.bpf_stats_enabled reads 1. */
+static bool bpf_stats_sysctl_on(void)
+{
+	char buf[4] = "";
+	FILE *f = fopen(BPF_STATS_SYSCTL, "r");
+
+	if (!f)
+		return false;
+	if (!fgets(buf, sizeof(buf), f))
+		buf[0] = '\0';
+	fclose(f);
+	return buf[0] == '1';
+}
+
 static void read_self(struct agent *a, struct dbtap_self_stats *self)
 {
 	int ncpu = libbpf_num_possible_cpus(), fd = bpf_map__fd(a->loader.skel->maps.counters);
 	struct bpf_program *prog;
 	uint64_t *vals = calloc(ncpu > 0 ? ncpu : 1, sizeof(*vals));
+	bool counted = false;
 	uint32_t k;
 	size_t n = 0;
 	double cpu;
@@ -197,10 +215,15 @@ static void read_self(struct agent *a, struct dbtap_self_stats *self)
 		a->progs[n].run_time_ns = info.run_time_ns - a->prog_prev_ns[n];
 		a->prog_prev_cnt[n] = info.run_cnt;
 		a->prog_prev_ns[n] = info.run_time_ns;
+		counted |= a->progs[n].run_cnt > 0;
 		n++;
 	}
 	self->progs = a->progs;
 	self->n_progs = n;
+	/* The kernel counts runs only while the statistics are on, so a run counted proves they
+	 * were on for some of the interval, also when another tool holds them on by fd, which
+	 * the sysctl does not show. */
+	self->bpf_stats = a->loader.stats_fd >= 0 || counted || bpf_stats_sysctl_on();
 	self_usage(&cpu, &self->rss_bytes);
 	self->cpu_s = cpu - a->cpu_prev;
 	self->cpu_total_s = cpu;
@@ -408,6 +431,11 @@ int dbtap_agent_run(const struct dbtap_config *cfg)
 		fprintf(stderr, "dbtap: %s\n", err);
 		goto out;
 	}
+	if (a.loader.stats_err)
+		fprintf(stderr,
+			"dbtap: bpf-stats: enabling BPF run-time statistics: %s (going on "
+			"without them)\n",
+			strerror(-a.loader.stats_err));
 	a.rb = ring_buffer__new(bpf_map__fd(a.loader.skel->maps.events), on_event, &a, NULL);
 	if (!a.rb) {
 		fprintf(stderr, "dbtap: ring buffer: %s\n", strerror(errno));

@@ -157,6 +157,7 @@ static const struct config_key config_keys[] = {
 	    .choices = capture_choices),
 	KEY("max-series", KEY_UINT, max_series, "N", "most series kept at once", .range = RANGE_MIN,
 	    .min = 1),
+	KEY("bpf-stats", KEY_BOOL, bpf_stats, NULL, "count BPF run time (host-wide cost)"),
 	KEY("otlp-endpoint", KEY_STRING, otlp_endpoint, "URL", "OTLP/HTTP base URL",
 	    .default_text = "http://localhost:4318"),
 	KEY("otlp-metrics-endpoint", KEY_STRING, otlp_metrics_endpoint, "URL",
@@ -713,6 +714,7 @@ void dbtap_config_defaults(struct dbtap_config *cfg)
 	cfg->raw_text = false;
 	cfg->capture = DBTAP_CAPTURE_AUTO;
 	cfg->max_series = DEFAULT_MAX_SERIES;
+	cfg->bpf_stats = false;
 	cfg->otlp_queue_size = DEFAULT_OTLP_QUEUE_SIZE;
 	cfg->otlp_max_request_size = DEFAULT_OTLP_MAX_REQUEST;
 	cfg->otlp_flush_timeout_s = DEFAULT_OTLP_SHUTDOWN_S;

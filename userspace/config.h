@@ -59,6 +59,8 @@ struct dbtap_config {
 	bool raw_text;		 /* "raw-text", --raw-text: unsanitized text leaves the host */
 	enum dbtap_capture_path capture; /* "capture", --capture auto|socket|syscall */
 	uint32_t max_series;		 /* "max-series", default 10000: cardinality cap */
+	bool bpf_stats; /* "bpf-stats", --bpf-stats: kernel BPF run-time statistics, host-wide
+			 * (every program on the host pays for them), default false */
 	/* OTLP export (docs/otlp.md); NULL/0 = the OTEL_* variable or the default */
 	char *otlp_endpoint;	     /* "otlp-endpoint": base URL, /v1/<signal> appended */
 	char *otlp_metrics_endpoint; /* "otlp-metrics-endpoint": full URL */

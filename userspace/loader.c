@@ -140,7 +140,18 @@ int dbtap_loader_start(struct dbtap_loader *l, const struct dbtap_config *cfg, c
 		snprintf(err, errlen, "mapping the PID bitmap: %s", strerror(-ret));
 		goto fail;
 	}
-	l->stats_fd = bpf_enable_stats(BPF_STATS_RUN_TIME);
+	/*
+	 * Opt-in: the statistics are a host-wide static key, so while the fd is held every BPF
+	 * program on the host (not only ours) pays two sched_clock() reads and a per-CPU update
+	 * per run.
+	 */
+	if (cfg->bpf_stats) {
+		l->stats_fd = bpf_enable_stats(BPF_STATS_RUN_TIME);
+		if (l->stats_fd < 0) {
+			l->stats_err = l->stats_fd;
+			l->stats_fd = -1;
+		}
+	}
 	return 0;
 fail:
 	capture_bpf__destroy(skel);

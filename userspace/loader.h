@@ -20,7 +20,8 @@ struct dbtap_loader {
 	enum dbtap_capture_path path; /* resolved: SOCKET or SYSCALL */
 	uint64_t *tracked;	      /* the kernel's PID bitmap, mmapped */
 	size_t tracked_len;
-	int stats_fd; /* BPF_ENABLE_STATS handle, -1 when unavailable */
+	int stats_fd;  /* BPF_ENABLE_STATS handle: -1 without bpf-stats or when it failed */
+	int stats_err; /* 0, or -errno of BPF_ENABLE_STATS when bpf-stats was asked for */
 };
 
 /* Whether this kernel has the sock:sock_{send,recv}_length tracepoints (BTF probe). */
@@ -32,7 +33,11 @@ int dbtap_capture_resolve(enum dbtap_capture_path want, enum dbtap_capture_path 
 /* "socket" / "syscall". */
 const char *dbtap_capture_name(enum dbtap_capture_path p);
 
-/* Open, configure, load and attach. 0 or -errno; @err gets a one-line reason on failure. */
+/*
+ * Open, configure, load and attach. 0 or -errno; @err gets a one-line reason on failure. With
+ * cfg->bpf_stats, also turns on the kernel's BPF run-time statistics until
+ * dbtap_loader_stop(); when that fails the start still succeeds and l->stats_err says why.
+ */
 int dbtap_loader_start(struct dbtap_loader *l, const struct dbtap_config *cfg, char *err,
 		       size_t errlen);
 

@@ -101,6 +101,9 @@ struct dbtap_self_stats {
 	uint64_t samples_dropped;	  /* samples received but not exported (caps) */
 	const struct dbtap_prog_stat *progs;
 	size_t n_progs;
+	/* the kernel counted BPF run time this interval (bpf-stats, kernel.bpf_stats_enabled, or
+	 * runs counted): without it every progs[] run_cnt and run_time_ns is 0 */
+	bool bpf_stats;
 	double cpu_s;	    /* agent user+system CPU seconds this interval */
 	double cpu_total_s; /* since start */
 	uint64_t rss_bytes;

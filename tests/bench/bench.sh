@@ -559,6 +559,13 @@ bpf_progs_of_pid()
 		    run_time_ns: (.run_time_ns // 0)}]'
 }
 
+# kernel.bpf_stats_enabled=1 until agent_stop() restores the value found here.
+bpf_stats_on()
+{
+	STATS_RESTORE=$(sysctl -n kernel.bpf_stats_enabled)
+	sysctl -qw kernel.bpf_stats_enabled=1
+}
+
 # Start the agent of MODE (nothing for A); sets AGENT_PID once it is ready.
 agent_start()
 {
@@ -568,6 +575,9 @@ agent_start()
 	B|N)
 		local bin=$DBTAP_BIN
 		[[ $mode == N ]] && bin=$NULL_AGENT_BIN
+		# dbtap leaves the kernel's BPF statistics off by default (they tax every BPF
+		# program on the host): on for the measurement only, as for the peer
+		[[ $mode == B ]] && bpf_stats_on
 		"$bin" --pid "$SERVER_PID" --output json --output-file "$RUN_DIR/agent.json" \
 			2>"$RUN_DIR/agent.err" &
 		AGENT_PID=$!
@@ -575,8 +585,7 @@ agent_start()
 			die "agent $mode did not start"
 		;;
 	P)
-		STATS_RESTORE=$(sysctl -n kernel.bpf_stats_enabled)
-		sysctl -qw kernel.bpf_stats_enabled=1
+		bpf_stats_on
 		db_peer_start
 		AGENT_PID=$!
 		wait_for_line "$RUN_DIR/peer.out" '^peer: ready' "$AGENT_PID" "peer" ||

@@ -400,6 +400,61 @@ static unsigned int count_samples(const cJSON *lines, const char *key, const cha
 	return n;
 }
 
+/* The BPF program of @capture's path that sees the server read each query: PostgreSQL reads
+ * with recv(), the recvfrom syscall. */
+static const char *recv_program(const char *capture)
+{
+	return strcmp(capture, "syscall") ? "dbtap_sock_recv" : "dbtap_sys_recvfrom";
+}
+
+/* The bpf_programs entry named @name in @line, or NULL. */
+static const cJSON *find_program(const cJSON *line, const char *name)
+{
+	const cJSON *prog;
+
+	cJSON_ArrayForEach (prog, get(line, "bpf_programs")) {
+		if (!strcmp(testutil_json_string(prog, "name") ?: "", name))
+			return prog;
+	}
+	return NULL;
+}
+
+/*
+ * bpf_stats and bpf_programs of a dbtap.self line: @capture's recv program is listed, no program
+ * twice, and none of the other path's (they were never loaded). A program cannot
+ * spend time without runs (the kernel counts both together), and an interval the agent says
+ * the kernel did not count in has no runs at all.
+ */
+static void check_bpf_programs(const cJSON *line, const char *capture)
+{
+	const char *other = strcmp(capture, "syscall") ? "dbtap_sys_" : "dbtap_sock_";
+	const cJSON *item = get(line, "bpf_stats"), *prog, *prev;
+	bool counted;
+
+	if (!cJSON_IsBool(item))
+		fail_msg("\"bpf_stats\" is not a boolean");
+	counted = cJSON_IsTrue(item);
+	item = get(line, "bpf_programs");
+	assert_true(cJSON_IsArray(item));
+	assert_non_null(find_program(line, recv_program(capture)));
+	cJSON_ArrayForEach (prog, item) {
+		const char *name = testutil_json_string(prog, "name");
+		int64_t runs = int_at(prog, "run_cnt"), ns = int_at(prog, "run_time_ns");
+
+		assert_non_null(name);
+		if (!strncmp(name, other, strlen(other)))
+			fail_msg("program %s of the other capture path is loaded", name);
+		for (prev = item->child; prev != prog; prev = prev->next)
+			if (!strcmp(testutil_json_string(prev, "name") ?: "", name))
+				fail_msg("program %s listed twice", name);
+		if (ns > 0 && runs == 0)
+			fail_msg("program %s: %lld ns in 0 runs", name, (long long)ns);
+		if (!counted && (runs || ns))
+			fail_msg("bpf_stats false, but program %s ran %lld times in %lld ns", name,
+				 (long long)runs, (long long)ns);
+	}
+}
+
 /* Every field of a dbtap.self line. */
 static void check_self(const cJSON *line, const char *capture)
 {
@@ -434,14 +489,7 @@ static void check_self(const cJSON *line, const char *capture)
 		assert_true(cJSON_IsNumber(prog) && prog->valuedouble >= 0);
 	}
 
-	item = get(line, "bpf_programs");
-	assert_true(cJSON_IsArray(item));
-	assert_true(cJSON_GetArraySize(item) > 0);
-	cJSON_ArrayForEach (prog, item) {
-		assert_non_null(testutil_json_string(prog, "name"));
-		assert_true(int_at(prog, "run_cnt") >= 0);
-		assert_true(int_at(prog, "run_time_ns") >= 0);
-	}
+	check_bpf_programs(line, capture);
 }
 
 /* Some dbtap.series line of @lines has the dbtap.query_hash and process.pid of @sample. */
@@ -1514,6 +1562,60 @@ static void test_ipv6(void **state)
 	assert_true(samples >= 1); /* at least the slowest of the interval */
 }
 
+/* ---- 11. --bpf-stats: the kernel counts the programs' runs and time ---- */
+
+#define BPF_STATS_QUERIES 200
+
+/*
+ * With --bpf-stats the agent holds the kernel's run-time statistics on: every interval says
+ * so, and the program that sees the server read a query ran at least once per query and took
+ * time. (Without the flag nothing can be asserted about the statistics: another tool on the
+ * host may turn them on; check_bpf_programs() checks that the agent reports them consistently.)
+ */
+static void test_bpf_stats(void **state)
+{
+	struct fixture *f = *state;
+	const char *prog_name = recv_program(f->capture);
+	uint64_t runs = 0, ns = 0;
+	unsigned int selfs = 0;
+	const cJSON *line, *prog;
+	char *err;
+	cJSON *lines;
+	PGconn *c;
+
+	start_agent_with(f, 0, INTERVAL_S, f->srv.pid, (const char *const[]){"--bpf-stats", NULL});
+	c = connect_client(f, &f->srv, false);
+	run_times(c, "SELECT 1 AS bpf_stats", BPF_STATS_QUERIES);
+	testutil_sleep_ms(1200); /* at least one whole interval besides the final one */
+	lines = stop_agent(f, 0);
+
+	cJSON_ArrayForEach (line, lines) {
+		if (strcmp(testutil_json_string(line, "kind") ?: "", "dbtap.self"))
+			continue;
+		selfs++;
+		if (!cJSON_IsTrue(get(line, "bpf_stats")))
+			fail_msg("dbtap.self line %u: bpf_stats is not true with --bpf-stats",
+				 selfs);
+		prog = find_program(line, prog_name);
+		assert_non_null(prog);
+		runs += int_at(prog, "run_cnt");
+		ns += int_at(prog, "run_time_ns");
+	}
+	assert_true(selfs >= 2);
+	if (runs < BPF_STATS_QUERIES || ns == 0)
+		fail_msg("%s: %llu runs in %llu ns, want >= %d runs and > 0 ns", prog_name,
+			 (unsigned long long)runs, (unsigned long long)ns, BPF_STATS_QUERIES);
+	expect_u64(
+		agent_sum_series(lines, "count", MATCH("db.query.text", "SELECT ? AS bpf_stats")),
+		BPF_STATS_QUERIES, "count of SELECT ? AS bpf_stats");
+	assert_true(check_interval_structure(lines, f->capture) >= 2);
+	err = agent_read_stderr(&f->agents[0]);
+	assert_non_null(err);
+	if (strstr(err, "bpf-stats"))
+		fail_msg("the agent warned about bpf-stats:\n%s", err);
+	free(err);
+}
+
 /* ---- main ---- */
 
 #define CAPTURE_TEST(fn) cmocka_unit_test_setup_teardown(fn, test_setup, test_teardown)
@@ -1526,6 +1628,7 @@ int main(int argc, char **argv)
 		CAPTURE_TEST(test_connections),		CAPTURE_TEST(test_garbage),
 		CAPTURE_TEST(test_restart_under_load),	CAPTURE_TEST(test_stop_from_shell_job),
 		CAPTURE_TEST(test_unshared_server),	CAPTURE_TEST(test_ipv6),
+		CAPTURE_TEST(test_bpf_stats),
 	};
 	const char *only = getenv("DBTAP_TEST_CAPTURE");
 	int failed = 0;

@@ -89,7 +89,7 @@ static const char *capture_name(enum dbtap_capture_path c)
 }
 
 /* Every field of @cfg as "name=value", one per row of @rows (each DUMP_MAX bytes). */
-#define N_FIELDS 20
+#define N_FIELDS 21
 static void dump_fields(const struct dbtap_config *cfg, char rows[N_FIELDS][DUMP_MAX])
 {
 	size_t used = 0;
@@ -121,6 +121,7 @@ static void dump_fields(const struct dbtap_config *cfg, char rows[N_FIELDS][DUMP
 	snprintf(rows[r++], DUMP_MAX, "raw_text=%s", cfg->raw_text ? "true" : "false");
 	snprintf(rows[r++], DUMP_MAX, "capture=%s", capture_name(cfg->capture));
 	snprintf(rows[r++], DUMP_MAX, "max_series=%u", cfg->max_series);
+	snprintf(rows[r++], DUMP_MAX, "bpf_stats=%s", cfg->bpf_stats ? "true" : "false");
 	snprintf(rows[r++], DUMP_MAX, "config_file=%s",
 		 cfg->config_file ? cfg->config_file : "(null)");
 	snprintf(rows[r++], DUMP_MAX, "verbose=%d", cfg->verbose);
@@ -278,6 +279,7 @@ static void test_defaults(void **state)
 	assert_false(cfg.raw_text);
 	assert_int_equal(cfg.capture, DBTAP_CAPTURE_AUTO);
 	assert_int_equal(cfg.max_series, 10000);
+	assert_false(cfg.bpf_stats); /* host-wide cost: only on request */
 	assert_null(cfg.config_file);
 	assert_int_equal(cfg.verbose, 0);
 	dbtap_config_free(&cfg);
@@ -365,6 +367,10 @@ static void test_flags(void **state)
 		{ "--capture auto", ARGS("--capture", "syscall", "--capture", "auto"), { NULL },
 		  NULL, "" },
 		{ "--max-series", ARGS("--max-series", "1"), { NULL }, NULL, "max_series=1" },
+		{ "--bpf-stats", ARGS("--bpf-stats"), { NULL }, NULL, "bpf_stats=true" },
+		{ "--bpf-stats=on", ARGS("--bpf-stats=on"), { NULL }, NULL, "bpf_stats=true" },
+		{ "--bpf-stats=false", ARGS("--bpf-stats", "--bpf-stats=false"), { NULL }, NULL,
+		  "" },
 		{ "--verbose", ARGS("--verbose", "3"), { NULL }, NULL, "verbose=3" },
 		{ "-v", ARGS("-v"), { NULL }, NULL, "verbose=1" },
 		{ "-vv -v", ARGS("-vv", "-v"), { NULL }, NULL, "verbose=3" },
@@ -433,6 +439,10 @@ static void test_yaml_keys(void **state)
 		  "capture=syscall config_file={cfg}" },
 		{ "max-series", { NULL }, ENV("DBTAP_CONFIG={cfg}"), "max-series: 500\n",
 		  "max_series=500 config_file={cfg}" },
+		{ "bpf-stats", { NULL }, ENV("DBTAP_CONFIG={cfg}"), "bpf-stats: true\n",
+		  "bpf_stats=true config_file={cfg}" },
+		{ "bpf-stats no", { NULL }, ENV("DBTAP_CONFIG={cfg}"), "bpf-stats: no\n",
+		  "config_file={cfg}" },
 		{ "verbose", { NULL }, ENV("DBTAP_CONFIG={cfg}"), "verbose: 2\n",
 		  "config_file={cfg} verbose=2" },
 		{ "empty file", { NULL }, ENV("DBTAP_CONFIG={cfg}"), "", "config_file={cfg}" },
@@ -452,10 +462,11 @@ static void test_yaml_keys(void **state)
 		  "raw-text: false\n"
 		  "capture: socket\n"
 		  "max-series: 2000\n"
+		  "bpf-stats: on\n"
 		  "verbose: 1\n",
 		  "interval=10 output=table output_file=/tmp/dbtap.out pids=100,200 "
 		  "sample_rate=1000 slow_threshold=0.05 capture=socket max_series=2000 "
-		  "config_file={cfg} verbose=1" },
+		  "bpf_stats=true config_file={cfg} verbose=1" },
 	};
 	/* clang-format on */
 
@@ -484,6 +495,8 @@ static void test_env(void **state)
 		  "raw_text=true" },
 		{ "DBTAP_CAPTURE", { NULL }, ENV("DBTAP_CAPTURE=socket"), NULL, "capture=socket" },
 		{ "DBTAP_MAX_SERIES", { NULL }, ENV("DBTAP_MAX_SERIES=99"), NULL, "max_series=99" },
+		{ "DBTAP_BPF_STATS", { NULL }, ENV("DBTAP_BPF_STATS=1"), NULL, "bpf_stats=true" },
+		{ "DBTAP_BPF_STATS off", { NULL }, ENV("DBTAP_BPF_STATS=off"), NULL, "" },
 		{ "DBTAP_VERBOSE", { NULL }, ENV("DBTAP_VERBOSE=4"), NULL, "verbose=4" },
 		{ "DBTAP_CONFIG", { NULL }, ENV("DBTAP_CONFIG={cfg}"), "verbose: 1\n",
 		  "config_file={cfg} verbose=1" },
@@ -523,6 +536,10 @@ static void test_precedence(void **state)
 		{ "-v adds to the env's verbose", ARGS("-vv"), ENV("DBTAP_VERBOSE=1"), NULL,
 		  "verbose=3" },
 		{ "flag false over env true", ARGS("--raw-text=false"), ENV("DBTAP_RAW_TEXT=on"),
+		  NULL, "" },
+		{ "bpf-stats: env over file", ARGS("--config", "{cfg}"), ENV("DBTAP_BPF_STATS=yes"),
+		  "bpf-stats: false\n", "bpf_stats=true config_file={cfg}" },
+		{ "bpf-stats: flag over env", ARGS("--bpf-stats=0"), ENV("DBTAP_BPF_STATS=true"),
 		  NULL, "" },
 		{ "flag - over file path", ARGS("--output-file", "-"), ENV("DBTAP_CONFIG={cfg}"),
 		  "output-file: /tmp/x\n", "config_file={cfg}" },
@@ -582,6 +599,11 @@ static void test_flag_errors(void **state)
 		  "dbtap: unexpected argument \"false\" (write --raw-text=false)" },
 		{ "bad enum", ARGS("--output", "xml"), { NULL }, NULL,
 		  "dbtap: --output: invalid value \"xml\" (expected table, json or otlp)" },
+		{ "bad bpf-stats", ARGS("--bpf-stats=maybe"), { NULL }, NULL,
+		  "dbtap: --bpf-stats: invalid boolean \"maybe\" (expected true/false, yes/no, "
+		  "on/off or 1/0)" },
+		{ "bpf-stats value without =", ARGS("--bpf-stats", "yes"), { NULL }, NULL,
+		  "dbtap: unexpected argument \"yes\" (write --bpf-stats=yes)" },
 		{ "bad capture", ARGS("--capture=ebpf"), { NULL }, NULL,
 		  "dbtap: --capture: invalid value \"ebpf\" (expected auto, socket or syscall)" },
 		{ "bad boolean", ARGS("--raw-text=maybe"), { NULL }, NULL,
@@ -647,6 +669,9 @@ static void test_env_errors(void **state)
 		{ "bad boolean", { NULL }, ENV("DBTAP_RAW_TEXT=2"), NULL,
 		  "dbtap: environment DBTAP_RAW_TEXT: invalid boolean \"2\" (expected true/false, "
 		  "yes/no, on/off or 1/0)" },
+		{ "bad bpf-stats", { NULL }, ENV("DBTAP_BPF_STATS=maybe"), NULL,
+		  "dbtap: environment DBTAP_BPF_STATS: invalid boolean \"maybe\" (expected "
+		  "true/false, yes/no, on/off or 1/0)" },
 		{ "bad uint", { NULL }, ENV("DBTAP_MAX_SERIES= 5"), NULL,
 		  "dbtap: environment DBTAP_MAX_SERIES: invalid unsigned integer \" 5\"" },
 		{ "env error before flags", ARGS("--interval", "1s"), ENV("DBTAP_DURATION=1y"), NULL,
@@ -685,6 +710,13 @@ static void test_yaml_errors(void **state)
 		{ "bad boolean", ARGS("--config", "{cfg}"), { NULL }, "raw-text: maybe\n",
 		  "dbtap: config {cfg}:1: key \"raw-text\": invalid boolean \"maybe\" (expected "
 		  "true/false, yes/no, on/off or 1/0)" },
+		{ "bad bpf-stats", ARGS("--config", "{cfg}"), { NULL }, "bpf-stats: maybe\n",
+		  "dbtap: config {cfg}:1: key \"bpf-stats\": invalid boolean \"maybe\" (expected "
+		  "true/false, yes/no, on/off or 1/0)" },
+		{ "bpf_stats is spelled bpf-stats", ARGS("--config", "{cfg}"), { NULL },
+		  "bpf_stats: maybe\n",
+		  "dbtap: config {cfg}:1: unknown key \"bpf_stats\" (did you mean "
+		  "\"bpf-stats\"?)" },
 		{ "sequence for a scalar key", ARGS("--config", "{cfg}"), { NULL },
 		  "interval: [1, 2]\n",
 		  "dbtap: config {cfg}:1: key \"interval\": expected a single value, got a sequence" },
@@ -785,6 +817,8 @@ static void test_help(void **state)
 		"false]",
 		"  --capture auto|socket|syscall   capture path [default: auto]",
 		"  --max-series N                  most series kept at once [default: 10000]",
+		"  --bpf-stats[=BOOL]              count BPF run time (host-wide cost) [default: "
+		"false]",
 		"  -v, --verbose N                 log detail, -v adds one [default: 0]",
 		"  -h, --help                      print this help and exit",
 		"  --version                       print the version and exit",

@@ -153,6 +153,11 @@ static const struct dbtap_prog_stat progs[] = {
 	{.name = "dbtap_sock_send", .run_cnt = 98000, .run_time_ns = 5432100},
 };
 
+/* An interval the kernel did not count in (bpf_stats false). */
+static const struct dbtap_prog_stat uncounted_progs[] = {
+	{.name = "dbtap_sock_recv", .run_cnt = 0, .run_time_ns = 0},
+};
+
 /* A series with every attribute known. */
 static void fill_full_series(struct dbtap_series *s)
 {
@@ -199,6 +204,7 @@ static void fill_snapshot(struct dbtap_snapshot *snap, const struct dbtap_series
 	snap->self.samples_dropped = 3;
 	snap->self.progs = progs;
 	snap->self.n_progs = 2;
+	snap->self.bpf_stats = true;
 	snap->self.cpu_s = 0.1;
 	snap->self.cpu_total_s = 12.75;
 	snap->self.rss_bytes = 25165824;
@@ -842,6 +848,7 @@ static void test_self_object(void **state)
 		"counters",
 		"drops",
 		"undecodable",
+		"bpf_stats",
 		"bpf_programs",
 		"cpu_s",
 		"cpu_total_s",
@@ -919,6 +926,8 @@ static void test_self_object(void **state)
 		assert_num_member(drops, drop_keys[c - DBTAP_CNT_DROP_SAMPLE_RB], 1000 + c);
 	assert_num_member(drops, "reasm_full", 1000 + DBTAP_CNT_DROP_REASM_FULL);
 
+	assert_true(cJSON_IsTrue(get(o, "bpf_stats")));
+
 	arr = get(o, "bpf_programs");
 	assert_true(cJSON_IsArray(arr));
 	assert_int_equal(cJSON_GetArraySize(arr), 2);
@@ -931,7 +940,8 @@ static void test_self_object(void **state)
 	assert_num_member(p, "run_cnt", 98000);
 	assert_num_member(p, "run_time_ns", 5432100);
 
-	assert_raw(out.lines[0], "\"bpf_programs\":[{\"name\":\"dbtap_sock_recv\",\"run_cnt\":"
+	assert_raw(out.lines[0], "\"undecodable\":1006,\"bpf_stats\":true,\"bpf_programs\":[{"
+				 "\"name\":\"dbtap_sock_recv\",\"run_cnt\":"
 				 "120034,\"run_time_ns\":9876543},{\"name\":\"dbtap_sock_send\","
 				 "\"run_cnt\":98000,\"run_time_ns\":5432100}],");
 	assert_raw(out.lines[0], "\"cpu_s\":0.1,\"cpu_total_s\":12.75,\"rss_bytes\":25165824}");
@@ -946,7 +956,19 @@ static void test_self_object(void **state)
 	write_snapshot(&snap, &out);
 	assert_str_member(out.json[0], "capture_path", "syscall");
 	assert_int_equal(cJSON_GetArraySize(get(out.json[0], "bpf_programs")), 0);
-	assert_raw(out.lines[0], "\"bpf_programs\":[],");
+	assert_raw(out.lines[0], "\"bpf_stats\":true,\"bpf_programs\":[],");
+	output_free(&out);
+
+	/* the kernel did not count: bpf_stats false, the programs listed with their zeros */
+	fill_snapshot(&snap, NULL, 0);
+	snap.self.progs = uncounted_progs;
+	snap.self.n_progs = 1;
+	snap.self.bpf_stats = false;
+	write_snapshot(&snap, &out);
+	assert_keys(out.json[0], keys);
+	assert_true(cJSON_IsFalse(get(out.json[0], "bpf_stats")));
+	assert_raw(out.lines[0], "\"undecodable\":1006,\"bpf_stats\":false,\"bpf_programs\":[{"
+				 "\"name\":\"dbtap_sock_recv\",\"run_cnt\":0,\"run_time_ns\":0}],");
 	output_free(&out);
 }
 

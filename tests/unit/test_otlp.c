@@ -315,6 +315,7 @@ static void test_self_metrics(void **state)
 	snap.self.counters[DBTAP_CNT_DROP_SAMPLE_RB] = 2;
 	snap.self.progs = progs;
 	snap.self.n_progs = 1;
+	snap.self.bpf_stats = true;
 	snap.self.rss_bytes = 1 << 20;
 	snap.self.cpu_total_s = 1.5;
 	doc = dbtap_otlp_enc_metrics(e, &snap, &st);
@@ -344,6 +345,72 @@ static void test_self_metrics(void **state)
 	assert_string_equal(cJSON_GetObjectItem(p, "asInt")->valuestring, "1000");
 	cJSON_Delete(doc);
 	dbtap_otlp_enc_free(e);
+}
+
+/* The first data point of metric @name in @doc (which must have it). */
+static cJSON *first_sum_point(cJSON *doc, const char *name)
+{
+	cJSON *m = find_metric(doc, name);
+
+	if (!m)
+		fail_msg("metric %s missing", name);
+	return cJSON_GetArrayItem(cJSON_GetObjectItem(cJSON_GetObjectItem(m, "sum"), "dataPoints"),
+				  0);
+}
+
+/*
+ * dbtap.bpf.run_time and dbtap.bpf.runs only for intervals with bpf_stats: the zeros of an
+ * uncounted interval would read as "free". The first interval counted 3 runs (1 s) before the
+ * statistics went off; the second, counted, 10 runs (2 s): cumulative points carry both, a
+ * delta point only its own interval.
+ */
+static void test_bpf_metrics_need_stats(void **state)
+{
+	static const char *const bpf_metrics[] = {"dbtap.bpf.run_time", "dbtap.bpf.runs"};
+	static const struct {
+		bool delta;
+		double run_time_s;
+		const char *runs;
+	} cases[] = {
+		{false, 3.0, "13"},
+		{true, 2.0, "10"},
+	};
+	struct dbtap_prog_stat before[] = {{"dbtap_sock_recv", 3, 1000000000}};
+	struct dbtap_prog_stat counted[] = {{"dbtap_sock_recv", 10, 2000000000}};
+	cJSON *doc, *p;
+	size_t i, k;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct dbtap_otlp_enc *e = enc_new(cases[i].delta, 10);
+		struct dbtap_snapshot snap = {.time_ns = T0, .interval_s = 5};
+
+		snap.self.progs = before;
+		snap.self.n_progs = 1;
+		snap.self.bpf_stats = false;
+		doc = dbtap_otlp_enc_metrics(e, &snap, NULL);
+		assert_non_null(doc);
+		for (k = 0; k < sizeof(bpf_metrics) / sizeof(bpf_metrics[0]); k++)
+			if (find_metric(doc, bpf_metrics[k]))
+				fail_msg("delta=%d: %s without bpf_stats", cases[i].delta,
+					 bpf_metrics[k]);
+		assert_non_null(find_metric(doc, "process.cpu.time")); /* the rest is there */
+		cJSON_Delete(doc);
+
+		snap.time_ns += 5 * NS_PER_S;
+		snap.self.progs = counted;
+		snap.self.bpf_stats = true;
+		doc = dbtap_otlp_enc_metrics(e, &snap, NULL);
+		assert_non_null(doc);
+		p = first_sum_point(doc, "dbtap.bpf.run_time");
+		assert_string_equal(attr_value(cJSON_GetObjectItem(p, "attributes"),
+					       "dbtap.bpf.program", "stringValue"),
+				    "dbtap_sock_recv");
+		assert_true(cJSON_GetObjectItem(p, "asDouble")->valuedouble == cases[i].run_time_s);
+		p = first_sum_point(doc, "dbtap.bpf.runs");
+		assert_string_equal(cJSON_GetObjectItem(p, "asInt")->valuestring, cases[i].runs);
+		cJSON_Delete(doc);
+		dbtap_otlp_enc_free(e);
+	}
 }
 
 static void test_spans_and_logs(void **state)
@@ -649,6 +716,7 @@ int main(void)
 		cmocka_unit_test(test_metrics_delta),
 		cmocka_unit_test(test_cardinality_cap),
 		cmocka_unit_test(test_self_metrics),
+		cmocka_unit_test(test_bpf_metrics_need_stats),
 		cmocka_unit_test(test_spans_and_logs),
 		cmocka_unit_test(test_resource),
 		cmocka_unit_test(test_split),
