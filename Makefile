@@ -56,7 +56,8 @@ VERSION := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
 GIT_REV := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 CFLAGS += -DDBTAP_VERSION='"$(VERSION)"' -DDBTAP_GIT_REV='"$(GIT_REV)"'
 
-.PHONY: all deps test unit-tests run format format-check vmlinux clean fuzz bench bench-quick
+.PHONY: all deps test unit-tests run format format-check vmlinux clean fuzz bench bench-quick \
+	bench-decoder bench-hooks
 .DEFAULT_GOAL := all
 # keep generated objects and skeletons between builds
 .SECONDARY:
@@ -136,6 +137,44 @@ bench: deps
 bench-quick: deps
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)tests/bench/bench.sh --quick --out $(OUT)/bench/quick.json
+
+# ---- hook cost: what a socket-tracepoint hook costs per syscall (tests/bench/README.md) ----
+# BPF object and skeleton built like those of bpf/ (CLANG_BPF, BPF_CFLAGS, BPFTOOL), into
+# $(OUT)/bench/ next to the null agent.
+$(OUT)/bench/hookcost.bpf.o: tests/bench/hookcost.bpf.c $(VMLINUX)
+	$(call msg,BPF,$@)
+	$(Q)mkdir -p $(dir $@)
+	$(Q)$(CLANG_BPF) $(BPF_CFLAGS) -c $< -o $@
+
+$(OUT)/bench/hookcost.skel.h: $(OUT)/bench/hookcost.bpf.o
+	$(call msg,GEN-SKEL,$@)
+	$(Q)$(BPFTOOL) gen skeleton $< name hookcost_bpf > $@.tmp && mv $@.tmp $@
+
+$(OUT)/bench/hookcost: tests/bench/hookcost.c $(OUT)/bench/hookcost.skel.h
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) -I$(OUT)/bench -o $@ $< -lbpf -lelf -lz -lcjson -lm
+
+# A send+recv loop on loopback with no hook, an empty one, the PID filter and the tracked path,
+# BPF statistics off and on (~1.5 min; table, JSON in tests/bench/results/). Needs root.
+# BENCH_HOOKS_ARGS adds options, e.g. BENCH_HOOKS_ARGS="--unix --rounds 3".
+bench-hooks: deps
+	$(Q)$(MAKE) --no-print-directory $(OUT)/bench/hookcost
+	$(Q)$(OUT)/bench/hookcost $(BENCH_HOOKS_ARGS)
+
+# ---- decoder cost: instructions per operation of the kernel decoders (docs/decoder-cost.md) ----
+# The decoders replayed in userspace through the harness object alone (no BPF build needed),
+# compiled like the unit tests (CFLAGS: -g -O2).
+$(OUT)/bench/decoder_cost: tests/bench/decoder_cost.c $(OUT)/obj/tests/lib/pg_harness.o $(HDRS) \
+		$(wildcard tests/lib/*.h)
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(dir $@)
+	$(Q)$(CC) $(CFLAGS) -Itests -o $@ $< $(OUT)/obj/tests/lib/pg_harness.o
+
+# Callgrind counts per workload (table, JSON in tests/bench/results/). Needs valgrind.
+# BENCH_DECODER_ARGS adds options, e.g. BENCH_DECODER_ARGS="--annotate pg-select".
+bench-decoder: deps
+	$(Q)$(MAKE) --no-print-directory $(OUT)/bench/decoder_cost
+	$(Q)DECODER_COST_BIN=$(OUT)/bench/decoder_cost tests/bench/decoder-cost.sh $(BENCH_DECODER_ARGS)
 
 # ---- housekeeping ----
 # vmlinux.h for this architecture from the running kernel's BTF; records where it came from.

@@ -11,6 +11,7 @@ PACKAGES=(
 	postgresql postgresql-contrib				# test and demo servers, pgbench
 	util-linux iproute2 procps				# unshare, ss, ps
 	bpftrace jq						# make bench: peer and results
+	valgrind						# make bench-decoder: callgrind
 	libcurl4-openssl-dev					# OTLP export (node+npm come with the machine)
 	redis-server redis-tools libhiredis-dev			# Redis: server, benchmark, client
 	mariadb-server mariadb-client libmariadb-dev sysbench	# MariaDB: server, benchmark, client
