@@ -37,10 +37,13 @@ static __always_inline __u8 sb(struct scratch *s, __u32 off)
 	return s->buf[bound(off, 2 * SCRATCH_SIZE - 1)];
 }
 
+/* Big-endian 32 bits at @off: one load (the tail of buf keeps a masked offset + 4 inside). */
 static __always_inline __u32 sb_be32(struct scratch *s, __u32 off)
 {
-	return ((__u32)sb(s, off) << 24) | ((__u32)sb(s, off + 1) << 16) |
-	       ((__u32)sb(s, off + 2) << 8) | (__u32)sb(s, off + 3);
+	__u32 v;
+
+	__builtin_memcpy(&v, &s->buf[bound(off, 2 * SCRATCH_SIZE - 1)], sizeof(v));
+	return __builtin_bswap32(v);
 }
 
 /* ---- events to userspace ---- */

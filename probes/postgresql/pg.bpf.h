@@ -75,7 +75,7 @@
 #define PG_MAX_MSG_LEN	      (1u << 30)
 #define PG_MAX_MSGS_PER_CHUNK 1024 /* bpf_loop bound; more messages in one chunk: desync */
 #define PG_NAME_MAX	      64   /* statement/portal name bytes hashed */
-#define PG_TAG_MAX	      32   /* CommandComplete tag bytes examined */
+#define PG_ROWS_DIGITS_MAX    20   /* digits of a CommandComplete row count (2^64 has 20) */
 #define PG_ERR_SCAN_MAX	      96   /* ErrorResponse bytes searched for the SQLSTATE field */
 
 /* FNV-1a 32 of startup parameter names. */
@@ -148,7 +148,6 @@ struct scan {
 	__u32 hash;	  /* cstr: FNV-1a 32 */
 	__u32 len;	  /* cstr: bytes before the NUL */
 	__u32 at;	  /* err: offset of the SQLSTATE value */
-	__u64 rows;	  /* tag: the last number */
 	__u8 done;	  /* cstr: NUL found */
 	__u8 field_start; /* err: next byte is a field code */
 };
@@ -186,31 +185,29 @@ static __always_inline int pg_cstr(struct scratch *s, __u32 off, __u32 end, __u3
 	return 0;
 }
 
-static long pg_tag_cb(__u64 i, void *arg)
-{
-	struct scan *w = arg;
-	__u32 p = w->off + (__u32)i;
-	__u8 c;
-
-	if (p >= w->end)
-		return 1;
-	c = sb(w->s, p);
-	if (c == 0)
-		return 1;
-	if (c == ' ')
-		w->rows = 0;
-	else if (c >= '0' && c <= '9')
-		w->rows = w->rows * 10 + (c - '0');
-	return 0;
-}
-
-/* Rows from a CommandComplete tag: the number after the last space ("INSERT 0 5" -> 5). */
+/*
+ * Rows from a CommandComplete tag: the number that ends it ("INSERT 0 5" -> 5, "BEGIN" -> 0),
+ * read backwards from its NUL, so a query costs the digits of its count, not its tag.
+ */
 static __always_inline __u64 pg_tag_rows(struct scratch *s, __u32 body, __u32 end)
 {
-	struct scan w = {.s = s, .off = body, .end = end};
+	__u64 rows = 0, scale = 1;
+	__u32 i, p = end;
+	__u8 c;
 
-	bpf_loop(PG_TAG_MAX, pg_tag_cb, &w, 0);
-	return w.rows;
+	if (p > body && sb(s, p - 1) == 0)
+		p--;
+	for (i = 0; i < PG_ROWS_DIGITS_MAX; i++) {
+		if (p <= body)
+			break;
+		c = sb(s, p - 1);
+		if (c < '0' || c > '9')
+			break;
+		rows += (c - '0') * scale;
+		scale *= 10;
+		p--;
+	}
+	return rows;
 }
 
 static long pg_err_cb(__u64 i, void *arg)
@@ -614,8 +611,13 @@ static long pg_frame_cb(__u64 i, void *arg)
 		s->ch.stop = 1;
 		return 1;
 	}
+	if (!pg_type_handled(s, type) && pos + 1 + len <= s->ch.total) {
+		/* RowDescription, DataRow...: nothing to read, the next header follows */
+		s->ch.pos = pos + 1 + len;
+		return s->ch.pos >= s->ch.total;
+	}
 	pg_take(s, w->c, w->fs, pos, type, len);
-	return w->fs->reasm || w->fs->skip;
+	return s->ch.pos >= s->ch.total || w->fs->reasm || w->fs->skip;
 }
 
 /*
