@@ -156,7 +156,7 @@ struct reasm {
  * A query's fingerprint lexer state after its first plen bytes (see dbtap_sql_fp_scratch()):
  * the next text whose first plen bytes are the same resumes there instead of lexing them
  * again. Keyed by the first 16 bytes and the dialect; plen is a multiple of 8 that ends
- * before the first digit or quote (where the literals that vary between executions start).
+ * before the first number or quote (where the literals that vary between executions start).
  */
 #define FP_CACHE_SLOTS	    64 /* a power of two */
 #define FP_CACHE_MAX_BLOCKS 32 /* prefixes of up to 256 bytes */

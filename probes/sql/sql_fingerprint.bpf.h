@@ -58,22 +58,46 @@ static __always_inline __u64 fp_word(struct scratch *s, __u32 p)
 	return w;
 }
 
-/* Any byte of @w a digit, a quote (' " ` $) or NUL: where a prefix worth remembering ends
- * (a NUL ends the text, which must end there again). */
-static __always_inline bool fp_word_varies(__u64 w)
-{
-#define FP_ONES	       0x0101010101010101ULL
-#define FP_HIGHS       0x8080808080808080ULL
-#define FP_HAS_ZERO(x) ((((x) - FP_ONES) & ~(x) & FP_HIGHS) != 0)
-	__u64 d = w ^ (FP_ONES * '0'); /* digits become 0..9 */
+#define FP_ONES	 0x0101010101010101ULL
+#define FP_LOWS	 0x7f7f7f7f7f7f7f7fULL
+#define FP_HIGHS 0x8080808080808080ULL
 
-	return ((d - FP_ONES * 10) & ~d & FP_HIGHS) != 0 || FP_HAS_ZERO(w) ||
-	       FP_HAS_ZERO(w ^ (FP_ONES * '\'')) || FP_HAS_ZERO(w ^ (FP_ONES * '"')) ||
-	       FP_HAS_ZERO(w ^ (FP_ONES * '`')) || FP_HAS_ZERO(w ^ (FP_ONES * '$'));
-#undef FP_HAS_ZERO
-#undef FP_HIGHS
-#undef FP_ONES
+/* High bit of each byte of @x strictly between @m and @n (0 <= m < n <= 128): exact per byte,
+ * no carry crosses bytes ("hasbetween", Bit Twiddling Hacks); bytes >= 0x80 are never in. */
+#define FP_BETWEEN(x, m, n)                                 \
+	((FP_ONES * (127 + (n)) - ((x) & FP_LOWS)) & ~(x) & \
+	 (((x) & FP_LOWS) + FP_ONES * (127 - (m))) & FP_HIGHS)
+/* High bit of each zero byte of @x, exact per byte. */
+#define FP_ZERO(x) (~((((x) & FP_LOWS) + FP_LOWS) | (x) | FP_LOWS))
+
+/* Bytes of @x that continue an identifier: letters, digits, '_', '$' and bytes >= 0x80. */
+static __always_inline __u64 fp_ident_bytes(__u64 x)
+{
+	return FP_BETWEEN(x | (FP_ONES * 0x20), 'a' - 1, 'z' + 1) |
+	       FP_BETWEEN(x, '0' - 1, '9' + 1) | FP_ZERO(x ^ (FP_ONES * '_')) |
+	       FP_ZERO(x ^ (FP_ONES * '$')) | (x & FP_HIGHS);
 }
+
+/*
+ * Whether block @w may hold what varies between executions of a statement, where a prefix
+ * worth remembering ends: a digit that does not continue an identifier (a number: "id = 5",
+ * but not the 1 of "sbtest1"), a quote (' " ` $), or a NUL (the text ends, and must end there
+ * again). @prev is the byte before the block (0 at the start of the text).
+ */
+static __always_inline bool fp_word_varies(__u64 w, __u8 prev)
+{
+	__u64 before = (w << 8) | prev; /* byte i: the byte before byte i of w */
+
+	return (FP_BETWEEN(w, '0' - 1, '9' + 1) & ~fp_ident_bytes(before)) || FP_ZERO(w) ||
+	       FP_ZERO(w ^ (FP_ONES * '\'')) || FP_ZERO(w ^ (FP_ONES * '"')) ||
+	       FP_ZERO(w ^ (FP_ONES * '`')) || FP_ZERO(w ^ (FP_ONES * '$'));
+}
+
+#undef FP_ZERO
+#undef FP_BETWEEN
+#undef FP_HIGHS
+#undef FP_LOWS
+#undef FP_ONES
 
 struct sql_fp_walk {
 	struct scratch *s;
@@ -82,6 +106,7 @@ struct sql_fp_walk {
 	__u32 off;
 	__u32 end;
 	__u32 len; /* bytes fingerprinted */
+	__u8 prev; /* last byte of the block before, while e is filled */
 };
 
 /* The prefix being filled ends: keep it when it saves more than the key costs. */
@@ -105,13 +130,15 @@ static long sql_fp_scratch_cb(__u64 i, void *arg)
 		return 1;
 	n = w->end - p < 8 ? w->end - p : 8;
 	bytes = fp_word(w->s, p);
-	if (w->e && (n < 8 || fp_word_varies(bytes) || w->e->plen >= FP_CACHE_MAX_BLOCKS * 8))
+	if (w->e &&
+	    (n < 8 || fp_word_varies(bytes, w->prev) || w->e->plen >= FP_CACHE_MAX_BLOCKS * 8))
 		fp_prefix_end(w);
 	r = dbtap_fp_step8(&w->s->fp, bytes, n);
 	w->len += r & 0xff;
 	if (w->e) { /* a whole block without NUL, digit or quote: the lexer state after it */
 		w->raw = fp_raw_mix(w->raw, bytes);
 		w->e->plen += 8;
+		w->prev = (__u8)(bytes >> 56);
 		__builtin_memcpy(&w->e->fp, &w->s->fp, sizeof(w->e->fp));
 	}
 	return (r & FP_STEP_NUL) || n < 8;
