@@ -3,11 +3,19 @@
  * redis.bpf.h - Redis serialization protocol (RESP2 and RESP3) decoder running in the BPF
  * capture programs; also Valkey and KeyDB, which speak the same protocol.
  *
- * Included by bpf/decoders.bpf.h after the capture core. Both directions are parsed byte by
- * byte by resumable state machines kept in c->redis (probes/redis/redis_state.h): only the
- * bytes that matter are looked at (headers, the command name, the first key, the first word
- * of error replies), bulk payloads are skipped by their length. So a request or reply may be
- * cut anywhere across chunks, and the results do not depend on where.
+ * Included by bpf/decoders.bpf.h after the capture core. Both directions are parsed by
+ * resumable state machines kept in c->redis (probes/redis/redis_state.h): only the bytes that
+ * matter are looked at (headers, the command name, the first key, the first word of error
+ * replies), bulk payloads are skipped by their length. So a request or reply may be cut
+ * anywhere across chunks, and the results do not depend on where.
+ *
+ * Speed: a step of the machines (one bpf_loop iteration) takes a whole token when its bytes
+ * are in the scratch: a header from its type byte to its LF, the bytes of an argument looked
+ * at in one loop, the rest skipped; a request array whose bytes are all there is read in one
+ * call (dbtap_redis_req_whole()). A token cut by the chunk's or the scratch's end is finished
+ * by the next steps from the state left, each byte taken exactly as one byte per step would
+ * take it (tests/unit/test_redis_decoder.c replays every scenario cut at every offset and one
+ * byte per chunk, against whole messages).
  *
  *   request (array of bulk strings, or an inline command line) -> one operation queued on
  *       the connection when its last byte is read: fingerprint = FNV-1a 64 of
@@ -65,10 +73,38 @@
 #define REDIS_NAME_MAX	     32 /* command name bytes looked at (longest command: 20) */
 #define REDIS_SELECT_MAX     10 /* digits of SELECT's index hashed */
 #define REDIS_FIRST_MAX	     16 /* bytes of a top aggregate's first element hashed */
+/* rp_word indexes are masked with this for the verifier (clang may drop a range check it
+ * proves redundant); the mask keeps them inside struct redis_conn */
+#define REDIS_WORD_MASK	     15
 #define REDIS_KEY_DIGITS     '?'
 #define REDIS_BLOCK_LEN	     5	  /* "BLOCK": the XREAD/XREADGROUP option that makes them block */
 #define REDIS_QUEUED_LEN     6	  /* "QUEUED": status reply to a command queued in a transaction */
 #define TLS_RECORD_HANDSHAKE 0x16 /* first byte of a TLS ClientHello record */
+
+/* Bytes of an argument or a line value looked at in one parser step (more: in the next ones).
+ * Looking at a name, a key (whose text stops at REDIS_TEXT_BUF), SELECT's index or "BLOCK"
+ * ends within them, so an argument needs one run (dbtap_redis_arg_whole() relies on it). */
+#define REDIS_RUN_MAX	 (REDIS_NAME_MAX + 1)
+#define REDIS_RUN_MASK	 63 /* REDIS_RUN_MAX rounded up to a power of two, less one */
+/* Digits of a length (and its CR) read in one parser step: all of any length up to
+ * REDIS_MAX_LEN; leading zeros past them are read in the next steps. */
+#define REDIS_NUM_RUN	 12
+/* Arguments of a request read in one call when all its bytes are in the scratch (more: token
+ * by token). */
+#define REDIS_WHOLE_ARGS 64
+_Static_assert(REDIS_RUN_MAX > REDIS_TEXT_BUF && REDIS_RUN_MAX > REDIS_SELECT_MAX &&
+		       REDIS_RUN_MAX > REDIS_BLOCK_LEN,
+	       "one run ends the looking at any argument");
+_Static_assert((REDIS_TEXT_BUF & (REDIS_TEXT_BUF - 1)) == 0, "req_text indexes are masked");
+_Static_assert(REDIS_NAME_MAX <= REDIS_TEXT_BUF, "a command name fits in the text");
+_Static_assert(__builtin_offsetof(struct redis_conn, rp_word) + REDIS_WORD_MASK <
+			       sizeof(struct redis_conn) &&
+		       REDIS_WORD_MASK >= REDIS_WORD_MAX - 1,
+	       "masked rp_word indexes stay in struct redis_conn");
+_Static_assert(REDIS_RUN_MAX <= REDIS_RUN_MASK + 1 &&
+		       ((REDIS_RUN_MASK + 1) & REDIS_RUN_MASK) == 0 &&
+		       REDIS_RUN_MASK < SCRATCH_SIZE,
+	       "a run read without masks stays in the scratch buffer");
 
 /* Request parser states (redis_conn.req_state). */
 #define REDIS_RQ_START	   0 /* a request starts: '*' or an inline command */
@@ -77,7 +113,7 @@
 #define REDIS_RQ_BULK_HDR  3 /* '$' of the next argument */
 #define REDIS_RQ_BULK_LEN  4 /* digits of "$<len>" */
 #define REDIS_RQ_BULK_LF   5
-#define REDIS_RQ_BULK_DATA 6 /* argument bytes looked at one by one */
+#define REDIS_RQ_BULK_DATA 6 /* argument bytes looked at */
 #define REDIS_RQ_SKIP	   7 /* the rest of an argument and its CRLF */
 #define REDIS_RQ_INLINE	   8 /* an inline command line, up to LF */
 
@@ -87,7 +123,7 @@
 #define REDIS_RP_LINE_LF   2
 #define REDIS_RP_NUM	   3 /* the length or element count of a blob or aggregate */
 #define REDIS_RP_NUM_LF	   4
-#define REDIS_RP_BLOB_DATA 5 /* blob bytes looked at one by one */
+#define REDIS_RP_BLOB_DATA 5 /* blob bytes looked at */
 #define REDIS_RP_SKIP	   6 /* the rest of a blob and its CRLF */
 
 /* What a command is (redis_conn.req_class: these bits, and the op kind << 8). */
@@ -342,6 +378,149 @@ __noinline int dbtap_redis_arg_byte(struct conn_state *c, __u32 b)
 	return 1;
 }
 
+/* The scratch's bytes from @off (a place in the chunk's window, below SCRATCH_SIZE) for a
+ * run: up to REDIS_RUN_MAX of them are read without a mask each, the buffer being twice
+ * SCRATCH_SIZE long. */
+static __always_inline const __u8 *redis_run_src(struct scratch *s, __u32 off)
+{
+	return &s->buf[bound(off, SCRATCH_MASK)];
+}
+
+/* The command name's bytes at @off in the scratch (@len of them): upper-cased into its hash,
+ * the fingerprint and the text. As dbtap_redis_arg_byte() for each, in a tighter loop. */
+static __always_inline int redis_name_run(struct scratch *s, struct redis_conn *r, __u32 off,
+					  __u32 len)
+{
+	__u32 n = r->req_arg_len, name = r->req_name, tl = r->req_text_len, k, m;
+	const __u8 *src = redis_run_src(s, off);
+	__u64 fp = r->req_fp;
+	__u8 u;
+
+	/* bytes still hashed: the one after them ends the name. The name is the text's first
+	 * bytes (text_len == arg_len while it is read), so they all fit in it. */
+	m = n < REDIS_NAME_MAX ? REDIS_NAME_MAX - n : 0;
+	if (m > len)
+		m = len;
+	for (k = 0; k < REDIS_RUN_MAX; k++) {
+		if (k >= m)
+			break;
+		u = redis_upper(src[k]);
+		name = dbtap_name_hash_step(name, u);
+		fp = (fp ^ u) * DBTAP_FNV64_PRIME;
+		r->req_text[bound(tl + k, REDIS_TEXT_BUF - 1)] = u;
+	}
+	r->req_name = name;
+	r->req_fp = fp;
+	r->req_text_len = tl + m;
+	if (m < len) {
+		r->req_arg_len = n + m + 1;
+		return 0;
+	}
+	r->req_arg_len = n + m;
+	return 1;
+}
+
+/* The key's (or subcommand's) bytes at @off in the scratch (@len of them): into the text as
+ * seen, into the fingerprint with digit runs folded (a subcommand upper-cased), both cut
+ * together when the text is full. As dbtap_redis_arg_byte() for each, in a tighter loop. */
+static __always_inline int redis_key_run(struct scratch *s, struct redis_conn *r, __u32 off,
+					 __u32 len)
+{
+	__u32 n = r->req_arg_len, tl = r->req_text_len, k, m;
+	bool digits = r->req_flags & REDIS_RQ_F_DIGITS;
+	const __u8 *src = redis_run_src(s, off);
+	__u64 fp = r->req_fp;
+	__u8 b;
+
+	if (n == 0) {
+		if (tl + 2 > REDIS_TEXT_BUF) {
+			r->req_arg_len = 1;
+			r->req_flags |= REDIS_RQ_F_TRUNCATED;
+			return 0;
+		}
+		fp = (fp ^ REDIS_INLINE_SEP) * DBTAP_FNV64_PRIME;
+		r->req_text[bound(tl, REDIS_TEXT_BUF - 1)] = REDIS_INLINE_SEP;
+		tl++;
+	}
+	/* bytes that fit in the text: the one after them ends the key */
+	m = tl < REDIS_TEXT_BUF ? REDIS_TEXT_BUF - tl : 0;
+	if (m > len)
+		m = len;
+	if (r->req_class & REDIS_CLS_SUBCMD) {
+		for (k = 0; k < REDIS_RUN_MAX; k++) {
+			if (k >= m)
+				break;
+			b = redis_upper(src[k]);
+			fp = (fp ^ b) * DBTAP_FNV64_PRIME;
+			r->req_text[bound(tl + k, REDIS_TEXT_BUF - 1)] = b;
+		}
+	} else {
+		for (k = 0; k < REDIS_RUN_MAX; k++) {
+			if (k >= m)
+				break;
+			b = src[k];
+			r->req_text[bound(tl + k, REDIS_TEXT_BUF - 1)] = b;
+			if (b >= '0' && b <= '9') {
+				if (!digits)
+					fp = (fp ^ REDIS_KEY_DIGITS) * DBTAP_FNV64_PRIME;
+				digits = true;
+			} else {
+				digits = false;
+				fp = (fp ^ b) * DBTAP_FNV64_PRIME;
+			}
+		}
+	}
+	r->req_text_len = tl + k;
+	r->req_fp = fp;
+	if (digits)
+		r->req_flags |= REDIS_RQ_F_DIGITS;
+	else
+		r->req_flags &= ~REDIS_RQ_F_DIGITS;
+	if (k < len) {
+		r->req_arg_len = n + k + 1;
+		r->req_flags |= REDIS_RQ_F_TRUNCATED;
+		return 0;
+	}
+	r->req_arg_len = n + k;
+	return 1;
+}
+
+/*
+ * Look at the current argument's bytes at @off in the scratch (@len of them, at most
+ * REDIS_RUN_MAX): exactly dbtap_redis_arg_byte() for each in turn, up to the first that ends
+ * what is wanted. Returns 1 while further bytes of the argument are wanted, 0 when the rest
+ * can be skipped.
+ */
+static __always_inline int redis_arg_run(struct scratch *s, struct conn_state *c, __u32 off,
+					 __u32 len)
+{
+	struct redis_conn *r = &c->redis;
+	__u32 k;
+
+	if (r->req_arg == 0)
+		return redis_name_run(s, r, off, len);
+	if (r->req_arg == 1 && !(r->req_class & (REDIS_CLS_XREAD | REDIS_CLS_NOKEY)) &&
+	    redis_kind(r) != REDIS_OP_SELECT)
+		return redis_key_run(s, r, off, len);
+	/* SELECT's index, XREAD's "BLOCK": a few bytes, byte by byte */
+	for (k = 0; k < REDIS_RUN_MAX; k++) {
+		if (k >= len)
+			break;
+		if (!dbtap_redis_arg_byte(c, sb(s, off + k)))
+			return 0;
+	}
+	return 1;
+}
+
+/* redis_arg_run() for the step machine: one call per argument instead of one per byte.
+ * Global: verified once. */
+__noinline int dbtap_redis_arg_run(struct scratch *s, struct conn_state *c, __u32 off, __u32 len)
+{
+	if (!s || !c)
+		return 0;
+	return redis_arg_run(s, c, off, len);
+}
+
 /* Count an operation now, with a zero duration: it has no place in the queue, or replies are
  * not followed (REDIS_PHASE_REQUESTS). */
 static __always_inline void redis_count_now(struct scratch *s, struct conn_state *c, __u64 h,
@@ -449,6 +628,114 @@ __noinline int dbtap_redis_arg_end(struct scratch *s, struct conn_state *c)
 	return 0;
 }
 
+/* A whole "<digits>\r\n" at @off in the scratch, within @n bytes: its value, its bytes in
+ * *@ret_len; -1 when it is not all there, not plain digits, or past REDIS_MAX_LEN. */
+static __always_inline long redis_whole_num(struct scratch *s, __u32 off, __u32 n, __u32 *ret_len)
+{
+	const __u8 *src = redis_run_src(s, off);
+	__u32 num = 0, k;
+	__u8 b = 0;
+
+	for (k = 0; k < REDIS_NUM_RUN; k++) {
+		if (k >= n)
+			return -1;
+		b = src[k];
+		if (b < '0' || b > '9')
+			break;
+		if (num > REDIS_MAX_LEN / 10)
+			return -1;
+		num = num * 10 + (b - '0');
+	}
+	if (b != RESP_CR || k + 1 >= n || src[k + 1] != RESP_LF)
+		return -1;
+	*ret_len = k + RESP_CRLF_LEN;
+	return num;
+}
+
+/*
+ * An argument "$<len>\r\n<bytes>\r\n" whose bytes are all in the scratch from @off (@n bytes
+ * there): its bytes looked at and its end, with the helpers of the step machine in its order
+ * (the CRLF after the bytes is skipped unread, as there). Returns the bytes read; 0 when it is
+ * not all there or its header is not plain, with nothing counted. Global: verified once.
+ */
+__noinline int dbtap_redis_arg_whole(struct scratch *s, struct conn_state *c, __u32 off, __u32 n)
+{
+	struct redis_conn *r;
+	__u32 hl = 0, len;
+	long v;
+
+	if (!s || !c || n < 1 || sb(s, off) != RESP_BULK_STRING)
+		return 0;
+	r = &c->redis;
+	v = redis_whole_num(s, off + 1, n - 1, &hl);
+	if (v < 0)
+		return 0;
+	/* the length and the header's size through memory (where the byte path keeps them
+	 * too): for the verifier any values from here on, not one state per digit count */
+	r->req_num = v;
+	r->req_left = hl + 1;
+	asm volatile("" ::: "memory");
+	len = r->req_num;
+	hl = r->req_left;
+	if (n - hl < len + RESP_CRLF_LEN)
+		return 0;
+	redis_arg_begin(r);
+	if (len && redis_arg_wanted(r, len) &&
+	    redis_arg_run(s, c, off + hl, len < REDIS_RUN_MAX ? len : REDIS_RUN_MAX) &&
+	    len > REDIS_RUN_MAX)
+		return 0; /* more wanted than one run: never, see REDIS_RUN_MAX */
+	/* dbtap_redis_arg_end() but the end of the request */
+	if (r->req_arg == 0)
+		r->req_class = dbtap_redis_classify(r->req_name);
+	else if ((r->req_class & REDIS_CLS_XREAD) && (r->req_flags & REDIS_RQ_F_ARG_MATCH) &&
+		 r->req_arg_len == REDIS_BLOCK_LEN)
+		r->req_flags |= REDIS_RQ_F_BLOCK_ARG;
+	r->req_arg++;
+	return hl + len + RESP_CRLF_LEN;
+}
+
+/*
+ * A request array whose bytes are all in the scratch from @off (@n bytes there, the first
+ * its '*'), read in one call: the same helpers in the same order as the step machine, so the
+ * same state and the same operation, without a state change per token. Returns the bytes
+ * read; 0 when the request is not all there, has more than REDIS_WHOLE_ARGS arguments, or a
+ * header that is not plain (then nothing was counted, and redis_req_step() reads it token by
+ * token from its '*'). Global: verified once.
+ */
+__noinline int dbtap_redis_req_whole(struct scratch *s, struct conn_state *c, __u32 off, __u32 n)
+{
+	struct redis_conn *r;
+	__u32 k, i, hl = 0, args;
+	long v;
+	int a;
+
+	if (!s || !c || n < 2)
+		return 0;
+	r = &c->redis;
+	v = redis_whole_num(s, off + 1, n - 1, &hl);
+	if (v <= 0 || v > REDIS_WHOLE_ARGS)
+		return 0;
+	args = v;
+	k = 1 + hl;
+	redis_req_begin(r, false);
+	for (i = 0; i < REDIS_WHOLE_ARGS; i++) {
+		if (i >= args)
+			break;
+		if (k >= n)
+			return 0;
+		a = dbtap_redis_arg_whole(s, c, off + k, n - k);
+		if (a <= 0)
+			return 0;
+		k += a;
+	}
+	r->req_left = 0;
+	r->req_args = 0;
+	r->req_state = REDIS_RQ_START;
+	s->ch.pos += k;
+	dbtap_redis_request(s, c);
+	return k;
+}
+
 /* Framing lost: the connection is only counted from now on. */
 static __always_inline long redis_desync(struct scratch *s, struct conn_state *c)
 {
@@ -500,15 +787,16 @@ struct redis_walk {
 	__u32 wlen; /* chunk bytes at s->buf[0..) */
 };
 
-/* The chunk's byte at @pos: from the scratch, which is refilled from the user buffer past
- * the first SCRATCH_SIZE bytes; -1 when it cannot be read (counted). */
-static __always_inline int redis_byte(struct redis_walk *w, __u32 pos)
+/* Bytes of the chunk from @pos on that are in the scratch, at s->buf[pos - w->base]: it is
+ * refilled from the user buffer when @pos is past the first SCRATCH_SIZE bytes; 0 when they
+ * cannot be read (counted). */
+static __always_inline __u32 redis_window(struct redis_walk *w, __u32 pos)
 {
 	struct scratch *s = w->s;
 	__u32 n;
 
 	if (pos >= w->base && pos - w->base < w->wlen)
-		return sb(s, pos - w->base);
+		return w->wlen - (pos - w->base);
 	n = s->ch.total - pos;
 	if (n > SCRATCH_SIZE)
 		n = SCRATCH_SIZE;
@@ -516,97 +804,194 @@ static __always_inline int redis_byte(struct redis_walk *w, __u32 pos)
 	    bpf_probe_read_user(s->buf, bound(n - 1, SCRATCH_MASK) + 1,
 				(void *)(s->ch.user_buf + pos))) {
 		count(DBTAP_CNT_DROP_READ);
-		return -1;
+		return 0;
 	}
 	w->base = pos;
 	w->wlen = n;
-	return sb(s, 0);
+	return n;
+}
+
+/* The LF of "*<n>\r\n" or "$<n>\r\n" (req_state ARRAY_LF or BULK_LF) was read: the command's
+ * arguments follow, or the argument's bytes are looked at or skipped. */
+static __always_inline void redis_req_sized(struct redis_conn *r)
+{
+	__u32 n = r->req_num;
+
+	if (r->req_state == REDIS_RQ_ARRAY_LF) {
+		if (!n) {
+			r->req_state = REDIS_RQ_START; /* "*0": no command */
+			return;
+		}
+		redis_req_begin(r, false);
+		r->req_args = n;
+		r->req_state = REDIS_RQ_BULK_HDR;
+		return;
+	}
+	r->req_left = n + RESP_CRLF_LEN;
+	redis_arg_begin(r);
+	r->req_state = n && redis_arg_wanted(r, n) ? REDIS_RQ_BULK_DATA : REDIS_RQ_SKIP;
+}
+
+/*
+ * The digits of "*<n>" or "$<n>" and their CR, from the scratch at @off (@n bytes there; the
+ * chunk's byte @pos): as many as there are, up to REDIS_NUM_RUN (leading zeros beyond that
+ * are read in the next step). Returns the bytes read, the CR included (req_state then
+ * ARRAY_LF or BULK_LF).
+ */
+static __always_inline __u32 redis_req_digits(struct scratch *s, struct conn_state *c, __u32 pos,
+					      __u32 off, __u32 n)
+{
+	const __u8 *src = redis_run_src(s, off);
+	struct redis_conn *r = &c->redis;
+	__u32 num = r->req_num, k;
+	__u8 b;
+
+	for (k = 0; k < REDIS_NUM_RUN; k++) {
+		if (k >= n)
+			break;
+		b = src[k];
+		if (b >= '0' && b <= '9') {
+			if (num > REDIS_MAX_LEN / 10) {
+				s->ch.pos = pos + k + 1;
+				redis_desync(s, c);
+				return k + 1;
+			}
+			num = num * 10 + (b - '0');
+			continue;
+		}
+		r->req_num = num;
+		s->ch.pos = pos + k + 1;
+		if (b != RESP_CR) {
+			redis_desync(s, c);
+			return k + 1;
+		}
+		r->req_state =
+			r->req_state == REDIS_RQ_ARRAY_LEN ? REDIS_RQ_ARRAY_LF : REDIS_RQ_BULK_LF;
+		return k + 1;
+	}
+	r->req_num = num;
+	s->ch.pos = pos + k;
+	return k;
+}
+
+/*
+ * One step of the request parser over the chunk's bytes that are in the scratch: a header
+ * from its type byte to its LF, then the argument's bytes looked at (up to REDIS_RUN_MAX),
+ * then the rest of the argument skipped; or one byte of an inline command. A step stops
+ * where the chunk or the scratch ends, and the next steps (in the next chunk) go on from the
+ * state it left: every byte is taken as feeding the bytes one at a time through the states
+ * would take it, so the results do not depend on where the stream is cut. Returns 1 to stop
+ * the chunk.
+ */
+static __always_inline long redis_req_step(struct redis_walk *w)
+{
+	struct scratch *s = w->s;
+	struct conn_state *c = w->c;
+	struct redis_conn *r = &c->redis;
+	__u32 pos = s->ch.pos, n, off, k;
+	__u8 state, b;
+
+	if (pos >= s->ch.total || s->ch.stop)
+		return 1;
+	state = r->req_state;
+	if (state != REDIS_RQ_SKIP) {
+		n = redis_window(w, pos);
+		if (!n)
+			return redis_desync(s, c);
+		off = pos - w->base;
+		b = sb(s, off);
+		if (state == REDIS_RQ_START && b == RESP_ARRAY &&
+		    dbtap_redis_req_whole(s, c, off, n))
+			return 0;
+		if ((state == REDIS_RQ_START && b == RESP_ARRAY) ||
+		    (state == REDIS_RQ_BULK_HDR && b == RESP_BULK_STRING)) {
+			state = state == REDIS_RQ_START ? REDIS_RQ_ARRAY_LEN : REDIS_RQ_BULK_LEN;
+			r->req_state = state;
+			r->req_num = 0;
+			s->ch.pos = ++pos;
+			if (n == 1)
+				return 0;
+			off++;
+			n--;
+		}
+		switch (state) {
+		case REDIS_RQ_ARRAY_LEN:
+		case REDIS_RQ_BULK_LEN:
+		case REDIS_RQ_ARRAY_LF:
+		case REDIS_RQ_BULK_LF:
+		case REDIS_RQ_BULK_DATA:
+			break;
+		case REDIS_RQ_START:
+			s->ch.pos = pos + 1;
+			if (b == RESP_CR || b == RESP_LF || b == REDIS_INLINE_SEP)
+				return 0; /* empty inline lines are skipped by the server too */
+			redis_req_begin(r, true);
+			r->req_state = REDIS_RQ_INLINE;
+			return redis_inline_byte(s, c, b);
+		case REDIS_RQ_INLINE:
+			s->ch.pos = pos + 1;
+			return redis_inline_byte(s, c, b);
+		default: /* REDIS_RQ_BULK_HDR: not a bulk string */
+			s->ch.pos = pos + 1;
+			return redis_desync(s, c);
+		}
+		if (state == REDIS_RQ_ARRAY_LEN || state == REDIS_RQ_BULK_LEN) {
+			k = redis_req_digits(s, c, pos, off, n);
+			if (s->ch.stop)
+				return 1;
+			if (k == n || r->req_state == state)
+				return 0; /* the chunk or the scratch ended, or more digits follow */
+			pos += k;
+			off += k;
+			n -= k;
+			state = r->req_state;
+		}
+		if (state == REDIS_RQ_ARRAY_LF || state == REDIS_RQ_BULK_LF) {
+			s->ch.pos = ++pos;
+			if (sb(s, off) != RESP_LF)
+				return redis_desync(s, c);
+			redis_req_sized(r);
+			state = r->req_state;
+			if (state == REDIS_RQ_BULK_DATA) {
+				if (n == 1)
+					return 0;
+				off++;
+				n--;
+			}
+		}
+		if (state == REDIS_RQ_BULK_DATA) {
+			/* the argument's bytes looked at, up to its CRLF */
+			k = r->req_left - RESP_CRLF_LEN;
+			if (n > k)
+				n = k;
+			if (n > REDIS_RUN_MAX)
+				n = REDIS_RUN_MAX;
+			k = dbtap_redis_arg_run(s, c, off, n);
+			r->req_left -= n;
+			pos += n;
+			s->ch.pos = pos;
+			if (k && r->req_left > RESP_CRLF_LEN)
+				return 0;
+			r->req_state = REDIS_RQ_SKIP;
+			state = REDIS_RQ_SKIP;
+		}
+		if (state != REDIS_RQ_SKIP || pos >= s->ch.total)
+			return 0;
+	}
+	/* the rest of the argument and its CRLF */
+	n = s->ch.total - pos;
+	if (n > r->req_left)
+		n = r->req_left;
+	r->req_left -= n;
+	s->ch.pos = pos + n;
+	if (!r->req_left)
+		dbtap_redis_arg_end(s, c);
+	return 0;
 }
 
 static long redis_req_cb(__u64 i, void *arg)
 {
-	struct redis_walk *w = arg;
-	struct scratch *s = w->s;
-	struct conn_state *c = w->c;
-	struct redis_conn *r = &c->redis;
-	__u32 pos = s->ch.pos, n;
-	int b;
-
-	if (pos >= s->ch.total || s->ch.stop)
-		return 1;
-	if (r->req_state == REDIS_RQ_SKIP) {
-		n = s->ch.total - pos;
-		if (n > r->req_left)
-			n = r->req_left;
-		r->req_left -= n;
-		s->ch.pos = pos + n;
-		if (!r->req_left)
-			dbtap_redis_arg_end(s, c);
-		return 0;
-	}
-	b = redis_byte(w, pos);
-	if (b < 0)
-		return redis_desync(s, c);
-	s->ch.pos = pos + 1;
-	switch (r->req_state) {
-	case REDIS_RQ_START:
-		if (b == RESP_ARRAY) {
-			r->req_state = REDIS_RQ_ARRAY_LEN;
-			r->req_num = 0;
-			return 0;
-		}
-		if (b == RESP_CR || b == RESP_LF || b == REDIS_INLINE_SEP)
-			return 0; /* empty inline lines are skipped by the server too */
-		redis_req_begin(r, true);
-		r->req_state = REDIS_RQ_INLINE;
-		return redis_inline_byte(s, c, b);
-	case REDIS_RQ_ARRAY_LEN:
-	case REDIS_RQ_BULK_LEN:
-		if (b >= '0' && b <= '9') {
-			if (r->req_num > REDIS_MAX_LEN / 10)
-				return redis_desync(s, c);
-			r->req_num = r->req_num * 10 + (b - '0');
-			return 0;
-		}
-		if (b != RESP_CR)
-			return redis_desync(s, c);
-		r->req_state =
-			r->req_state == REDIS_RQ_ARRAY_LEN ? REDIS_RQ_ARRAY_LF : REDIS_RQ_BULK_LF;
-		return 0;
-	case REDIS_RQ_ARRAY_LF:
-		if (b != RESP_LF)
-			return redis_desync(s, c);
-		if (!r->req_num) {
-			r->req_state = REDIS_RQ_START; /* "*0": no command */
-			return 0;
-		}
-		redis_req_begin(r, false);
-		r->req_args = r->req_num;
-		r->req_state = REDIS_RQ_BULK_HDR;
-		return 0;
-	case REDIS_RQ_BULK_HDR:
-		if (b != RESP_BULK_STRING)
-			return redis_desync(s, c);
-		r->req_num = 0;
-		r->req_state = REDIS_RQ_BULK_LEN;
-		return 0;
-	case REDIS_RQ_BULK_LF:
-		if (b != RESP_LF)
-			return redis_desync(s, c);
-		n = r->req_num;
-		r->req_left = n + RESP_CRLF_LEN;
-		redis_arg_begin(r);
-		r->req_state = n && redis_arg_wanted(r, n) ? REDIS_RQ_BULK_DATA : REDIS_RQ_SKIP;
-		return 0;
-	case REDIS_RQ_BULK_DATA:
-		r->req_left--;
-		if (!dbtap_redis_arg_byte(c, b) || r->req_left <= RESP_CRLF_LEN)
-			r->req_state = REDIS_RQ_SKIP;
-		return 0;
-	case REDIS_RQ_INLINE:
-		return redis_inline_byte(s, c, b);
-	}
-	return redis_desync(s, c);
+	return redis_req_step(arg);
 }
 
 /* ---- replies ---- */
@@ -896,23 +1281,18 @@ static __always_inline long redis_value_begin(struct scratch *s, struct conn_sta
 }
 
 /* A byte of a value being captured: the first word (status), or the first element's hash.
- * Returns 1 while more bytes are wanted. Global: verified once. */
-__noinline int dbtap_redis_capture(struct conn_state *c, __u32 b)
+ * Returns 1 while more bytes are wanted. */
+static __always_inline int redis_capture(struct redis_conn *r, __u8 b)
 {
-	struct redis_conn *r;
-	__u8 n;
+	__u8 n = r->rp_word_len;
 
-	if (!c)
-		return 0;
-	r = &c->redis;
-	n = r->rp_word_len;
 	if (r->rp_flags & REDIS_RP_F_FIRST_VALUE) {
 		if (n >= REDIS_FIRST_MAX) {
 			r->rp_first_hash = 0; /* longer than any push kind */
 			r->rp_flags &= ~REDIS_RP_F_FIRST_VALUE;
 			return 0;
 		}
-		r->rp_first_hash = dbtap_name_hash_step(r->rp_first_hash, redis_lower((__u8)b));
+		r->rp_first_hash = dbtap_name_hash_step(r->rp_first_hash, redis_lower(b));
 		r->rp_word_len = n + 1;
 		return 1;
 	}
@@ -922,8 +1302,54 @@ __noinline int dbtap_redis_capture(struct conn_state *c, __u32 b)
 		r->rp_flags &= ~REDIS_RP_F_WORD;
 		return 0;
 	}
-	r->rp_word[n < REDIS_WORD_MAX ? n : 0] = (char)b;
+	r->rp_word[bound(n, REDIS_WORD_MASK)] = (char)b; /* n < REDIS_WORD_MAX - 1 */
 	r->rp_word_len = n + 1;
+	return 1;
+}
+
+/* Bytes of a line value at @off in the scratch (@len of them, at most REDIS_RUN_MAX), each
+ * captured while wanted. Returns how many come before its CR (@len: none is the CR). Global:
+ * verified once. */
+__noinline int dbtap_redis_line_run(struct scratch *s, struct conn_state *c, __u32 off, __u32 len)
+{
+	struct redis_conn *r;
+	const __u8 *src;
+	__u32 k;
+	__u8 b;
+
+	if (!s || !c)
+		return 0;
+	r = &c->redis;
+	src = redis_run_src(s, off);
+	for (k = 0; k < REDIS_RUN_MAX; k++) {
+		if (k >= len)
+			break;
+		b = src[k];
+		if (b == RESP_CR)
+			break;
+		if (r->rp_flags & (REDIS_RP_F_WORD | REDIS_RP_F_FIRST_VALUE))
+			redis_capture(r, b);
+	}
+	return k;
+}
+
+/* Bytes of a blob at @off in the scratch (@len of them, at most REDIS_RUN_MAX) captured in
+ * turn. Returns 1 while more are wanted, 0 when the rest can be skipped. Global: verified
+ * once. */
+__noinline int dbtap_redis_blob_run(struct scratch *s, struct conn_state *c, __u32 off, __u32 len)
+{
+	const __u8 *src;
+	__u32 k;
+
+	if (!s || !c)
+		return 0;
+	src = redis_run_src(s, off);
+	for (k = 0; k < REDIS_RUN_MAX; k++) {
+		if (k >= len)
+			break;
+		if (!redis_capture(&c->redis, src[k]))
+			return 0;
+	}
 	return 1;
 }
 
@@ -1023,73 +1449,164 @@ __noinline int dbtap_redis_drop_replies(struct scratch *s, struct conn_state *c)
 	return 0;
 }
 
-static long redis_rep_cb(__u64 i, void *arg)
+/*
+ * The sign and digits of a blob's length or an aggregate's count, and their CR, from the
+ * scratch at @off (@n bytes there; the chunk's byte @pos): as many as there are, up to
+ * REDIS_NUM_RUN. Returns the bytes read, the CR included (rp_state then REDIS_RP_NUM_LF).
+ */
+static __always_inline __u32 redis_rep_digits(struct scratch *s, struct conn_state *c, __u32 pos,
+					      __u32 off, __u32 n)
 {
-	struct redis_walk *w = arg;
+	const __u8 *src = redis_run_src(s, off);
+	struct redis_conn *r = &c->redis;
+	__u32 num = r->rp_num, k;
+	__u8 neg = r->rp_neg, b;
+
+	for (k = 0; k < REDIS_NUM_RUN; k++) {
+		if (k >= n)
+			break;
+		b = src[k];
+		if (b == '-' && !neg && !num) {
+			neg = 1;
+			continue;
+		}
+		if (b >= '0' && b <= '9') {
+			if (num > REDIS_MAX_LEN / 10) {
+				s->ch.pos = pos + k + 1;
+				redis_desync(s, c);
+				return k + 1;
+			}
+			num = num * 10 + (b - '0');
+			continue;
+		}
+		r->rp_num = num;
+		r->rp_neg = neg;
+		s->ch.pos = pos + k + 1;
+		if (b != RESP_CR) {
+			redis_desync(s, c);
+			return k + 1;
+		}
+		r->rp_state = REDIS_RP_NUM_LF;
+		return k + 1;
+	}
+	r->rp_num = num;
+	r->rp_neg = neg;
+	s->ch.pos = pos + k;
+	return k;
+}
+
+/*
+ * One step of the reply parser, as redis_req_step(): a value's type byte, its length or its
+ * line up to the CR, the LF, then a blob's bytes looked at and the rest of it skipped.
+ * Returns 1 to stop the chunk.
+ */
+static __always_inline long redis_rep_step(struct redis_walk *w)
+{
 	struct scratch *s = w->s;
 	struct conn_state *c = w->c;
 	struct redis_conn *r = &c->redis;
-	__u32 pos = s->ch.pos, n;
-	int b;
+	__u32 pos = s->ch.pos, n, off, k;
+	__u8 state;
 
 	if (pos >= s->ch.total || s->ch.stop || c->phase != REDIS_PHASE_NORMAL)
 		return 1;
-	if (r->rp_state == REDIS_RP_SKIP) {
-		n = s->ch.total - pos;
-		if (n > r->rp_num)
-			n = r->rp_num;
-		r->rp_num -= n;
-		s->ch.pos = pos + n;
-		if (!r->rp_num)
-			dbtap_redis_value_done(s, c);
-		return 0;
-	}
-	b = redis_byte(w, pos);
-	if (b < 0) {
-		dbtap_redis_drop_replies(s, c);
-		return 1;
-	}
-	s->ch.pos = pos + 1;
-	switch (r->rp_state) {
-	case REDIS_RP_TYPE:
-		return redis_value_begin(s, c, b);
-	case REDIS_RP_LINE:
-		if (b == RESP_CR)
-			r->rp_state = REDIS_RP_LINE_LF;
-		else if (r->rp_flags & (REDIS_RP_F_WORD | REDIS_RP_F_FIRST_VALUE))
-			dbtap_redis_capture(c, b);
-		return 0;
-	case REDIS_RP_LINE_LF:
-	case REDIS_RP_NUM_LF:
-		if (b != RESP_LF)
-			return redis_desync(s, c);
-		if (r->rp_state == REDIS_RP_LINE_LF)
-			dbtap_redis_value_done(s, c);
-		else
-			redis_sized(s, c);
-		return 0;
-	case REDIS_RP_NUM:
-		if (b == '-' && !r->rp_neg && !r->rp_num) {
-			r->rp_neg = 1;
-			return 0;
+	state = r->rp_state;
+	if (state != REDIS_RP_SKIP) {
+		n = redis_window(w, pos);
+		if (!n) {
+			dbtap_redis_drop_replies(s, c);
+			return 1;
 		}
-		if (b >= '0' && b <= '9') {
-			if (r->rp_num > REDIS_MAX_LEN / 10)
+		off = pos - w->base;
+		if (state == REDIS_RP_TYPE) {
+			s->ch.pos = ++pos;
+			if (redis_value_begin(s, c, sb(s, off)))
+				return 1;
+			if (n == 1)
+				return 0;
+			off++;
+			n--;
+			state = r->rp_state;
+		}
+		if (state == REDIS_RP_NUM) {
+			k = redis_rep_digits(s, c, pos, off, n);
+			if (s->ch.stop)
+				return 1;
+			if (k == n || r->rp_state == state)
+				return 0; /* the chunk or the scratch ended, or more digits follow */
+			pos += k;
+			off += k;
+			n -= k;
+			state = REDIS_RP_NUM_LF;
+		} else if (state == REDIS_RP_LINE) {
+			if (n > REDIS_RUN_MAX)
+				n = REDIS_RUN_MAX;
+			k = dbtap_redis_line_run(s, c, off, n);
+			if (k >= n) {
+				s->ch.pos = pos + n;
+				return 0; /* no CR yet */
+			}
+			pos += k + 1;
+			off += k + 1;
+			n -= k + 1;
+			s->ch.pos = pos;
+			state = REDIS_RP_LINE_LF;
+			r->rp_state = state;
+			if (!n)
+				return 0;
+		}
+		if (state == REDIS_RP_LINE_LF || state == REDIS_RP_NUM_LF) {
+			s->ch.pos = ++pos;
+			if (sb(s, off) != RESP_LF)
 				return redis_desync(s, c);
-			r->rp_num = r->rp_num * 10 + (b - '0');
-			return 0;
+			if (state == REDIS_RP_LINE_LF) {
+				dbtap_redis_value_done(s, c);
+				return 0;
+			}
+			redis_sized(s, c);
+			state = r->rp_state;
+			if (state == REDIS_RP_BLOB_DATA) {
+				if (n == 1)
+					return 0;
+				off++;
+				n--;
+			}
 		}
-		if (b != RESP_CR)
-			return redis_desync(s, c);
-		r->rp_state = REDIS_RP_NUM_LF;
-		return 0;
-	case REDIS_RP_BLOB_DATA:
-		r->rp_num--;
-		if (!dbtap_redis_capture(c, b) || r->rp_num <= RESP_CRLF_LEN)
+		if (state == REDIS_RP_BLOB_DATA) {
+			/* the blob's bytes looked at, up to its CRLF */
+			k = r->rp_num - RESP_CRLF_LEN;
+			if (n > k)
+				n = k;
+			if (n > REDIS_RUN_MAX)
+				n = REDIS_RUN_MAX;
+			k = dbtap_redis_blob_run(s, c, off, n);
+			r->rp_num -= n;
+			pos += n;
+			s->ch.pos = pos;
+			if (k && r->rp_num > RESP_CRLF_LEN)
+				return 0;
 			r->rp_state = REDIS_RP_SKIP;
-		return 0;
+			state = REDIS_RP_SKIP;
+		}
+		if (state != REDIS_RP_SKIP)
+			return state == REDIS_RP_TYPE ? 0 : redis_desync(s, c);
+		if (pos >= s->ch.total || s->ch.stop)
+			return 0;
 	}
-	return redis_desync(s, c);
+	/* the rest of a blob and its CRLF */
+	n = s->ch.total - pos;
+	if (n > r->rp_num)
+		n = r->rp_num;
+	r->rp_num -= n;
+	s->ch.pos = pos + n;
+	if (!r->rp_num)
+		dbtap_redis_value_done(s, c);
+	return 0;
+}
+
+static long redis_rep_cb(__u64 i, void *arg)
+{
+	return redis_rep_step(arg);
 }
 
 /* ---- connections ---- */

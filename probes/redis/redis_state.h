@@ -3,9 +3,10 @@
  * redis_state.h - the Redis decoder's per-connection state (a member of struct conn_state's
  * union) and its names for the generic fields. BPF and the decoder harness only.
  *
- * Both directions are parsed byte by byte with resumable state machines (bulk payloads are
- * skipped by their length), so a request or reply cut anywhere across chunks needs no
- * reassembly: everything a later chunk needs is here.
+ * Both directions are parsed by resumable state machines (bulk payloads are skipped by their
+ * length; a token cut by a chunk's end is finished by the next chunk from here), so a request
+ * or reply cut anywhere across chunks needs no reassembly: everything a later chunk needs is
+ * here.
  */
 #ifndef DBTAP_REDIS_STATE_H
 #define DBTAP_REDIS_STATE_H

@@ -1047,6 +1047,212 @@ static void r14_long_key(void **state)
 	sc_free(sc);
 }
 
+/* ---- r16: the scratch refilled inside every kind of token ---- */
+
+/* 4500 commands in 15 reads of 300 (about 20 KiB each way), values of every length up to
+ * 96 bytes, GET replies five times as long: the ends of the scratch (refilled from the user
+ * buffer) and of the split chunks fall inside headers, names, keys and skipped values, each
+ * token then read across them. */
+static void r16_scratch_cuts(void **state)
+{
+	struct scenario *sc = sc_new();
+	struct exchange *e = NULL;
+	char key[32], field[32], val[128], hdr[32];
+	unsigned int i, j, vlen;
+
+	(void)state;
+	sc->split_step = 4999;
+	for (i = 0; i < 4500; i++) {
+		if (i % 300 == 0)
+			e = ex(sc, SK1);
+		vlen = i % 97;
+		memset(val, 'a' + i % 26, vlen);
+		val[vlen] = 0;
+		snprintf(key, sizeof(key), "key:%u", i);
+		snprintf(field, sizeof(field), "f%u", i % 7);
+		switch (i % 3) {
+		case 0:
+			cmd(&e->req, 3, "SET", key, val);
+			raw(&e->resp, "+OK\r\n");
+			break;
+		case 1:
+			cmd(&e->req, 2, "GET", key);
+			snprintf(hdr, sizeof(hdr), "$%u\r\n", 5 * vlen);
+			put(&e->resp, hdr, strlen(hdr));
+			for (j = 0; j < 5; j++)
+				put(&e->resp, val, vlen);
+			raw(&e->resp, "\r\n");
+			break;
+		default:
+			cmd(&e->req, 4, "HSET", key, field, val);
+			raw(&e->resp, ":1\r\n");
+			break;
+		}
+	}
+	run_all(sc);
+	assert_int_equal(series("SET key:?")->count, 1500);
+	assert_int_equal(series("GET key:?")->count, 1500);
+	assert_int_equal(series("HSET key:?")->count, 1500);
+	assert_int_equal(pgh_agg_count(), 3);
+	assert_int_equal(pgh_counter(DBTAP_CNT_OPS), 4500);
+	assert_int_equal(pgh_counter(DBTAP_CNT_DESYNC), 0);
+	assert_int_equal(pgh_counter(DBTAP_CNT_DROP_READ), 0);
+	assert_int_equal(pgh_conn(SK1)->head, pgh_conn(SK1)->tail);
+	assert_int_equal(pgh_conn(SK1)->redis.lost, 0);
+	sc_free(sc);
+}
+
+/* ---- r17: headers, names and keys of unusual shapes ---- */
+
+#define NAME_MAX_BYTES 32 /* REDIS_NAME_MAX (redis.bpf.h): command name bytes looked at */
+
+static void r17_unusual_shapes(void **state)
+{
+	struct scenario *sc = sc_new();
+	struct exchange *e;
+	char name[41], sub[41], text[64], hdr[32], *big;
+	unsigned int i;
+
+	(void)state;
+	/* lengths with leading zeros, some more than a step reads at once */
+	e = ex(sc, SK1);
+	raw(&e->req, "*002\r\n$0003\r\nget\r\n$00005\r\nkey:7\r\n");
+	raw(&e->resp, "$003\r\nabc\r\n");
+	e = ex(sc, SK1);
+	raw(&e->req, "*2\r\n$00000000000000003\r\nGET\r\n$000000000000000005\r\nkey:8\r\n");
+	raw(&e->resp, "$0000000000000003\r\nabc\r\n");
+	/* no command, then one; an empty key */
+	e = ex(sc, SK1);
+	raw(&e->req, "*0\r\n*1\r\n$4\r\nPING\r\n");
+	raw(&e->resp, "+PONG\r\n");
+	e = ex(sc, SK1);
+	raw(&e->req, "*2\r\n$3\r\nGET\r\n$0\r\n\r\n");
+	raw(&e->resp, "$-1\r\n");
+	/* 70 arguments (more than one call reads at once), then 64 */
+	for (i = 0; i < 2; i++) {
+		unsigned int n = i ? 64 : 70, j;
+
+		e = ex(sc, SK1);
+		snprintf(hdr, sizeof(hdr), "*%u\r\n$3\r\nDEL\r\n", n);
+		put(&e->req, hdr, strlen(hdr));
+		for (j = 1; j < n; j++) {
+			snprintf(text, sizeof(text), "key:%u", j);
+			snprintf(hdr, sizeof(hdr), "$%zu\r\n", strlen(text));
+			put(&e->req, hdr, strlen(hdr));
+			put(&e->req, text, strlen(text));
+			put(&e->req, "\r\n", 2);
+		}
+		msg_end(&e->req);
+		snprintf(hdr, sizeof(hdr), ":%u\r\n", n - 1);
+		raw(&e->resp, hdr);
+	}
+	/* a name longer than REDIS_NAME_MAX, answered by a long error line */
+	memset(name, 'z', 40);
+	name[40] = 0;
+	e = ex(sc, SK1);
+	cmd(&e->req, 2, name, "arg");
+	raw(&e->resp, "-ERR unknown command 'zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz', with args "
+		      "beginning with: 'arg' and a message longer than one parser step reads\r\n");
+	/* a subcommand longer than the text */
+	memset(sub, 'x', 40);
+	memcpy(sub, "get", 3);
+	sub[40] = 0;
+	e = ex(sc, SK1);
+	cmd(&e->req, 2, "CONFIG", sub);
+	raw(&e->resp, "!50\r\nERR a bulk error longer than one parser step reads\r\n");
+	/* a key longer than the scratch */
+	big = malloc(10001);
+	assert_non_null(big);
+	memset(big, 'q', 10000);
+	big[10000] = 0;
+	e = ex(sc, SK1);
+	cmd(&e->req, 2, "GET", big);
+	raw(&e->resp, "$-1\r\n");
+	free(big);
+	/* SELECT's index past the digits hashed; XREADGROUP's BLOCK among 10 arguments */
+	e = ex(sc, SK1);
+	cmd(&e->req, 2, "SELECT", "000000000003");
+	cmd(&e->req, 10, "XREADGROUP", "GROUP", "g", "c", "COUNT", "1", "BLOCK", "0", "STREAMS",
+	    "s", ">");
+	raw(&e->resp, "+OK\r\n*-1\r\n");
+	run_all(sc);
+
+	assert_int_equal(series("GET key:?")->count, 2);
+	assert_int_equal(series("PING")->count, 1);
+	assert_int_equal(series("GET")->count, 1);
+	assert_int_equal(series("DEL key:?")->count, 2);
+	/* the name's first REDIS_NAME_MAX bytes, upper-cased; the key did not fit */
+	memset(text, 'Z', NAME_MAX_BYTES);
+	text[NAME_MAX_BYTES] = 0;
+	assert_int_equal(series(text)->errors, 1);
+	assert_int_equal(err_count(name32("0"), 0, text, "ERR"), 1);
+	expect_text(text, text, DBTAP_TEXT_F_TRUNCATED);
+	/* "CONFIG " and the subcommand's first bytes, upper-cased, up to REDIS_TEXT_BUF */
+	snprintf(text, sizeof(text), "CONFIG GET%.*s", REDIS_TEXT_BUF - 10,
+		 "XXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX");
+	assert_int_equal(series(text)->errors, 1);
+	assert_int_equal(err_count(name32("0"), 0, text, "ERR"), 1);
+	expect_text(text, text, DBTAP_TEXT_F_TRUNCATED);
+	snprintf(text, sizeof(text), "GET %.*s", REDIS_TEXT_BUF - 4,
+		 "qqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqq");
+	assert_int_equal(series(text)->count, 1);
+	expect_text(text, text, DBTAP_TEXT_F_TRUNCATED);
+	assert_int_equal(series("SELECT")->count, 1);
+	assert_int_equal(series_f(name32("0000000000"), DBTAP_AGG_F_BLOCKING, "XREADGROUP")->count,
+			 1);
+	assert_int_equal(pgh_conn(SK1)->db_id, name32("0000000000"));
+	assert_int_equal(pgh_counter(DBTAP_CNT_OPS), 11);
+	assert_int_equal(pgh_counter(DBTAP_CNT_DESYNC), 0);
+	assert_int_equal(pgh_conn(SK1)->head, pgh_conn(SK1)->tail);
+	sc_free(sc);
+}
+
+/* ---- r18: malformed headers lose framing at the same byte however the stream is cut ---- */
+
+static void desync_case(const char *bad_req, const char *bad_resp)
+{
+	struct scenario *sc = sc_new();
+	struct exchange *e;
+
+	e = ex(sc, SK1);
+	cmd(&e->req, 1, "PING");
+	raw(&e->resp, "+PONG\r\n");
+	e = ex(sc, SK1);
+	if (bad_req) {
+		raw(&e->req, bad_req);
+	} else {
+		cmd(&e->req, 2, "GET", "k");
+		raw(&e->resp, bad_resp);
+	}
+	/* not decoded any more: framing is lost */
+	e = ex(sc, SK1);
+	cmd(&e->req, 1, "PING");
+	raw(&e->resp, "+PONG\r\n");
+	run_all(sc);
+	assert_int_equal(series("PING")->count, 1);
+	assert_int_equal(pgh_counter(DBTAP_CNT_OPS), 1);
+	assert_int_equal(pgh_counter(DBTAP_CNT_DESYNC), 1);
+	assert_int_equal(pgh_conn(SK1)->phase, REDIS_PHASE_IGNORE);
+	assert_true(pgh_conn(SK1)->flags & DBTAP_CONN_F_UNDECODABLE);
+	sc_free(sc);
+}
+
+static void r18_desync_shapes(void **state)
+{
+	(void)state;
+	desync_case("*2\r\n$3\r\nGET\r\n$1000000000\r\nk\r\n", NULL); /* past REDIS_MAX_LEN */
+	desync_case("*2\r\n$3\r\nGET\r\n$0000000000000001000000000\r\nk\r\n", NULL);
+	desync_case("*-1\r\n", NULL);
+	desync_case("*1\r\n:3\r\n", NULL);
+	desync_case("*1\r\n$4x\r\nPING\r\n", NULL);
+	desync_case("*1\r\n$4\r\rPING\r\n", NULL);
+	desync_case("*1x\r\n$4\r\nPING\r\n", NULL);
+	desync_case(NULL, "$1000000000\r\n");
+	desync_case(NULL, "$-1-\r\n");
+	desync_case(NULL, "+OK\rX");
+	desync_case(NULL, "@1\r\n");
+}
+
 /* ---- r15: userspace normalization of text records (probes/redis/redis_user.c) ---- */
 
 static void expect_norm(const char *text, bool raw, const char *op, const char *summary,
@@ -1094,7 +1300,8 @@ int main(int argc, char **argv)
 		cmocka_unit_test(r09_deep_pipeline),   cmocka_unit_test(r10_past_the_scratch),
 		cmocka_unit_test(r11_tls_and_garbage), cmocka_unit_test(r12_desync),
 		cmocka_unit_test(r13_hash_constants),  cmocka_unit_test(r14_long_key),
-		cmocka_unit_test(r15_normalize),
+		cmocka_unit_test(r15_normalize),       cmocka_unit_test(r16_scratch_cuts),
+		cmocka_unit_test(r17_unusual_shapes),  cmocka_unit_test(r18_desync_shapes),
 	};
 	int rc;
 
