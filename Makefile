@@ -141,7 +141,7 @@ bench-quick: deps
 # ---- hook cost: what a socket-tracepoint hook costs per syscall (tests/bench/README.md) ----
 # BPF object and skeleton built like those of bpf/ (CLANG_BPF, BPF_CFLAGS, BPFTOOL), into
 # $(OUT)/bench/ next to the null agent.
-$(OUT)/bench/hookcost.bpf.o: tests/bench/hookcost.bpf.c $(VMLINUX)
+$(OUT)/bench/hookcost.bpf.o: tests/bench/hookcost.bpf.c bpf/pid_bitmap.bpf.h $(VMLINUX)
 	$(call msg,BPF,$@)
 	$(Q)mkdir -p $(dir $@)
 	$(Q)$(CLANG_BPF) $(BPF_CFLAGS) -c $< -o $@

@@ -30,17 +30,7 @@ const volatile __u64 cfg_slow_ns = 100000000ULL; /* samples at or above this lat
 __u32 epoch = 0; /* interval number, bumped by userspace at each interval end */
 
 /* ---- maps ---- */
-#define PID_BITMAP_WORDS (4194304 / 64) /* pid_max limit on 64-bit kernels */
-
-/* One bit per PID. Mmapped by userspace, which sets bits with the same atomic OR as the
- * fork hook: a read-modify-write through the syscall could undo a bit set meanwhile. */
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, PID_BITMAP_WORDS);
-	__uint(map_flags, BPF_F_MMAPABLE);
-	__type(key, __u32);
-	__type(value, __u64);
-} tracked SEC(".maps");
+#include "bpf/pid_bitmap.bpf.h" /* "tracked", pid_is_tracked(), pid_set_tracked() */
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -145,27 +135,6 @@ struct {
 } events SEC(".maps");
 
 /* ---- small helpers ---- */
-
-static __always_inline bool pid_is_tracked(__u32 tgid)
-{
-	__u32 word = tgid >> 6;
-	__u64 *bits = bpf_map_lookup_elem(&tracked, &word);
-
-	return bits && (*bits & (1ULL << (tgid & 63)));
-}
-
-static __always_inline void pid_set_tracked(__u32 tgid, bool on)
-{
-	__u32 word = tgid >> 6;
-	__u64 *bits = bpf_map_lookup_elem(&tracked, &word);
-
-	if (!bits)
-		return;
-	if (on)
-		__sync_fetch_and_or(bits, 1ULL << (tgid & 63));
-	else
-		__sync_fetch_and_and(bits, ~(1ULL << (tgid & 63)));
-}
 
 #include "bpf/capture_core.bpf.h"
 

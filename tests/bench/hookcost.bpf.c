@@ -18,11 +18,10 @@
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 /* Same as capture.bpf.c and bpf/capture.h. */
-#define PID_BITMAP_WORDS (4194304 / 64) /* pid_max limit on 64-bit kernels */
-#define MSG_PEEK	 2		/* include/linux/socket.h */
-#define IO_RECV		 0
-#define IO_SEND		 1
-#define CONNS_MAX	 32768 /* max_entries of capture.bpf.c's "conns" */
+#define MSG_PEEK  2 /* include/linux/socket.h */
+#define IO_RECV	  0
+#define IO_SEND	  1
+#define CONNS_MAX 32768 /* max_entries of capture.bpf.c's "conns" */
 
 /* x86-64 syscall numbers (arch/x86/entry/syscalls/syscall_64.tbl): send() and recv() of glibc
  * are sendto and recvfrom, whose buffer is the second argument (si). */
@@ -33,14 +32,8 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 /* ---- maps ---- */
 
-/* capture.bpf.c's "tracked": one bit per PID, mmapable ARRAY, set by userspace. */
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, PID_BITMAP_WORDS);
-	__uint(map_flags, BPF_F_MMAPABLE);
-	__type(key, __u32);
-	__type(value, __u64);
-} tracked SEC(".maps");
+/* capture.bpf.c's "tracked" bitmap and its pid_is_tracked(): the same header */
+#include "bpf/pid_bitmap.bpf.h"
 
 /* Stands for capture.bpf.c's "conns" (LRU_HASH keyed by the struct sock address); the value
  * is smaller, which does not change the cost of a lookup. */
@@ -94,15 +87,7 @@ int BPF_PROG(hook_empty_send, struct sock *sk, int ret, int flags)
 	return 0;
 }
 
-/* ---- (f) filter: capture.bpf.c's pid_is_tracked(), unchanged ---- */
-
-static __always_inline bool pid_is_tracked(__u32 tgid)
-{
-	__u32 word = tgid >> 6;
-	__u64 *bits = bpf_map_lookup_elem(&tracked, &word);
-
-	return bits && (*bits & (1ULL << (tgid & 63)));
-}
+/* ---- (f) filter: capture.bpf.c's pid_is_tracked() (bpf/pid_bitmap.bpf.h) ---- */
 
 /* The first lines of capture.bpf.c's on_sock_tp(); where dbtap goes on, this counts. */
 static __always_inline int filter_only(void)

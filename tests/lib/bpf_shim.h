@@ -273,7 +273,7 @@ static inline long bpf_map_delete_elem(struct shim_map *m, const void *key)
 	}
 
 /* The maps of bpf/capture.bpf.c, same names, key/value types and sizes. */
-#define SHIM_PID_BITMAP_WORDS (4194304 / 64) /* PID_BITMAP_WORDS in capture.bpf.c */
+#define SHIM_PID_BITMAP_WORDS (4194304 / 64) /* PID_BITMAP_WORDS in bpf/pid_bitmap.bpf.h */
 SHIM_MAP(tracked, SHIM_MAP_ARRAY, __u32, __u64, SHIM_PID_BITMAP_WORDS);
 SHIM_MAP(procs, SHIM_MAP_HASH, __u32, struct dbtap_proc, 65536);
 SHIM_MAP(conns, SHIM_MAP_LRU_HASH, __u64, struct conn_state, 32768);
